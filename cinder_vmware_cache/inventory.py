@@ -1,0 +1,271 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Every vCenter query and change the cache makes, in one place.
+
+A cache entry is a VM in the backend's cache folder
+``OpenStack/Project (<backend>_image_cache)/<vmware_volume_folder>``.
+It is *ready* (findable, clonable) only when all of these hold: it is a
+template, it is named ``image-<image id>``, and its extraConfig markers name
+this backend, the same image and state ``ready``. The markers are written
+while the VM is still a VM (vCenter refuses ReconfigVM on templates), right
+before MarkAsTemplate, so a crash at any point leaves an entry that is never
+cloned and that the purge removes.
+
+Last use is kept in a vCenter custom field, because a template cannot be
+reconfigured but SetField works on it, and the value survives restarts of
+cinder-volume. Clones do not inherit custom fields.
+"""
+
+import datetime
+import re
+
+from oslo_log import log as logging
+from oslo_utils import timeutils
+from oslo_vmware import exceptions as vexc
+from oslo_vmware import vim_util
+
+from cinder_vmware_cache import policy
+
+LOG = logging.getLogger(__name__)
+
+MARKER_BACKEND = 'cinder.image_cache.backend'
+MARKER_IMAGE = 'cinder.image_cache.image_id'
+MARKER_STATE = 'cinder.image_cache.state'
+MARKER_SIZE = 'cinder.image_cache.size_bytes'
+MARKERS = (MARKER_BACKEND, MARKER_IMAGE, MARKER_STATE, MARKER_SIZE)
+STATE_READY = 'ready'
+# Written by the stock import; a template must not carry a volume id.
+VOLUME_ID_KEY = 'cinder.volume.id'
+LAST_USED_FIELD = 'cinder-image-cache-last-used'
+
+_NAME_RE = re.compile(r'^image-(?P<image_id>[0-9A-Za-z-]+?)'
+                      r'(?:\.partial-(?P<token>[0-9a-f]{8}))?$')
+_PROPS = ['name', 'config.template', 'config.createDate', 'datastore',
+          'customValue'] + ['config.extraConfig["%s"]' % k for k in MARKERS]
+
+
+def template_name(image_id):
+    return 'image-%s' % image_id
+
+
+def partial_name(image_id, token):
+    return 'image-%s.partial-%s' % (image_id, token)
+
+
+def parse_name(name):
+    """Image id named by a cache VM's name, or None for anything else."""
+    match = _NAME_RE.match(name or '')
+    return match.group('image_id') if match else None
+
+
+def project_name(backend):
+    return '%s_image_cache' % backend
+
+
+class TemplateInventory(object):
+    """The cache folder(s) of one backend, as seen through oslo.vmware."""
+
+    def __init__(self, session, volumeops, backend, volume_folder,
+                 max_objects=100):
+        self._session = session
+        self._vops = volumeops
+        self.backend = backend
+        self._folder_names = ['OpenStack', 'Project (%s)' %
+                              project_name(backend), volume_folder]
+        self._max_objects = max_objects
+        self._folders = {}
+        self._field_key = None
+
+    @property
+    def folder_path(self):
+        return '/'.join(self._folder_names)
+
+    # ---- folders -------------------------------------------------------
+    def folder_for(self, datacenter):
+        """The cache folder of a datacenter, created when missing."""
+        folder = self._vops.create_vm_inventory_folder(datacenter,
+                                                       self._folder_names)
+        self._folders[vim_util.get_moref_value(folder)] = folder
+        return folder
+
+    def discover_folders(self):
+        """Find (never create) the cache folder of every datacenter.
+
+        Costs two round trips per datacenter, whatever the cache holds.
+        """
+        vim = self._session.vim
+        result = self._session.invoke_api(
+            vim_util, 'get_objects', vim, 'Datacenter', self._max_objects)
+        found = {}
+        with vim_util.WithRetrieval(vim, result) as objects:
+            for dc in objects:
+                path = '%s/vm/%s' % (
+                    self._vops.get_inventory_path(dc.obj).rstrip('/'),
+                    self.folder_path)
+                folder = self._vops.get_entity_by_inventory_path(path)
+                if folder is not None:
+                    found[vim_util.get_moref_value(folder)] = folder
+        self._folders = found
+        return list(found.values())
+
+    # ---- reading -------------------------------------------------------
+    def _retrieve(self, obj, traverse):
+        cf = self._session.vim.client.factory
+        select = []
+        if traverse:
+            select = [vim_util.build_traversal_spec(
+                cf, 'folderChildren', 'Folder', 'childEntity', False, [])]
+        obj_spec = vim_util.build_object_spec(cf, obj, select)
+        obj_spec.skip = traverse
+        prop_spec = vim_util.build_property_spec(cf, 'VirtualMachine',
+                                                 _PROPS)
+        filter_spec = vim_util.build_property_filter_spec(
+            cf, [prop_spec], [obj_spec])
+        options = cf.create('ns0:RetrieveOptions')
+        options.maxObjects = self._max_objects
+        vim = self._session.vim
+        result = self._session.invoke_api(
+            vim, 'RetrievePropertiesEx', vim.service_content.propertyCollector,
+            specSet=[filter_spec], options=options)
+        entries = []
+        with vim_util.WithRetrieval(vim, result) as objects:
+            for obj_content in objects:
+                entry = self._to_entry(obj_content)
+                if entry is not None:
+                    entries.append(entry)
+        return entries
+
+    def _to_entry(self, obj_content):
+        props = {p.name: p.val for p in getattr(obj_content, 'propSet', [])}
+        name = props.get('name')
+        image_id = parse_name(name)
+        if image_id is None:
+            return None
+        markers = {}
+        for key in MARKERS:
+            option = props.get('config.extraConfig["%s"]' % key)
+            markers[key] = getattr(option, 'value', None)
+        ready = (bool(props.get('config.template')) and
+                 name == template_name(image_id) and
+                 markers[MARKER_STATE] == STATE_READY and
+                 markers[MARKER_BACKEND] == self.backend and
+                 markers[MARKER_IMAGE] == image_id)
+        try:
+            size = int(markers[MARKER_SIZE] or 0)
+        except ValueError:
+            size = 0
+        datastores = getattr(props.get('datastore'),
+                             'ManagedObjectReference', None) or []
+        created = props.get('config.createDate')
+        return policy.CacheEntry(
+            image_id=image_id, name=name, ref=obj_content.obj, ready=ready,
+            size_bytes=size,
+            datastore=(vim_util.get_moref_value(datastores[0])
+                       if datastores else None),
+            created_at=timeutils.normalize_time(created) if created else None,
+            last_used=self._last_used(props.get('customValue')))
+
+    def _last_used(self, custom_values):
+        for value in getattr(custom_values, 'CustomFieldValue', None) or []:
+            if value.key == self._field_key and getattr(value, 'value', None):
+                try:
+                    return timeutils.normalize_time(
+                        datetime.datetime.fromisoformat(value.value))
+                except ValueError:
+                    return None
+        return None
+
+    def list_entries(self, folders=None):
+        """Every cache VM in the given (default: known) folders.
+
+        One RetrievePropertiesEx per folder (plus continuation pages only
+        when vCenter splits a large answer), whatever the cache holds.
+        """
+        self.ensure_last_used_field()
+        entries = []
+        for folder in (folders if folders is not None
+                       else self._folders.values()):
+            entries.extend(self._retrieve(folder, traverse=True))
+        return entries
+
+    def find_ready(self, folder, image_id):
+        """The ready template of an image in a folder, or None.
+
+        A VM that carries the template's name but is not ready (a crash
+        between rename and MarkAsTemplate) is returned too, with
+        ready=False, so the caller can remove it.
+        """
+        vm = self._session.invoke_api(
+            self._session.vim, 'FindChild',
+            self._session.vim.service_content.searchIndex,
+            entity=folder, name=template_name(image_id))
+        return None if vm is None else self.reread(vm)
+
+    def reread(self, vm):
+        """Fresh state of one cache VM, or None once it is gone."""
+        self.ensure_last_used_field()
+        try:
+            entries = self._retrieve(vm, traverse=False)
+        except vexc.ManagedObjectNotFoundException:
+            return None
+        return entries[0] if entries else None
+
+    # ---- writing -------------------------------------------------------
+    def ensure_last_used_field(self):
+        if self._field_key is not None:
+            return self._field_key
+        vim = self._session.vim
+        cfm = vim.service_content.customFieldsManager
+        try:
+            field = self._session.invoke_api(
+                vim, 'AddCustomFieldDef', cfm, name=LAST_USED_FIELD,
+                moType='VirtualMachine')
+            self._field_key = field.key
+        except vexc.DuplicateName:
+            fields = self._session.invoke_api(
+                vim_util, 'get_object_property', vim, cfm, 'field')
+            for field in getattr(fields, 'CustomFieldDef', []):
+                if field.name == LAST_USED_FIELD:
+                    self._field_key = field.key
+        return self._field_key
+
+    def touch(self, vm, when=None):
+        """Record a use; works on templates, unlike ReconfigVM."""
+        when = when or timeutils.utcnow()
+        vim = self._session.vim
+        self._session.invoke_api(
+            vim, 'SetField', vim.service_content.customFieldsManager,
+            entity=vm, key=self.ensure_last_used_field(),
+            value=when.isoformat(timespec='seconds') + 'Z')
+
+    def publish(self, vm, image_id, size_bytes):
+        """Make a finished import findable: markers, name, template flag."""
+        self._vops.update_backing_extra_config(vm, {
+            MARKER_BACKEND: self.backend,
+            MARKER_IMAGE: image_id,
+            MARKER_STATE: STATE_READY,
+            MARKER_SIZE: str(size_bytes),
+            VOLUME_ID_KEY: ''})
+        self._vops.rename_backing(vm, template_name(image_id))
+        self._vops.mark_backing_as_template(vm)
+        self.touch(vm)
+
+    def delete(self, vm):
+        """Destroy a cache VM and its files; one already gone is fine."""
+        try:
+            self._vops.delete_backing(vm)
+        except vexc.ManagedObjectNotFoundException:
+            LOG.debug("Cache VM %s was already gone.", vm)
+
+    def disk_size(self, vm):
+        return self._vops.get_disk_size(vm)

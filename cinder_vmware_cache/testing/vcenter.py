@@ -1,0 +1,113 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Build a configured driver against the vCenter named by the environment.
+
+The same code drives the local simulator and a real vCenter:
+
+=====================  ==========================================
+VCENTER_HOST           vCenter address (unset: no vCenter; tests skip)
+VCENTER_PORT           443 by default (the simulator listens on 8989)
+VCENTER_USER           user name
+VCENTER_PASSWORD       password
+VCENTER_WSDL           vim25 WSDL URL; the simulator needs the generated one
+VCENTER_INSECURE       "true" to skip certificate checks (default true)
+=====================  ==========================================
+"""
+
+import os
+import tempfile
+
+from cinder import context as cinder_context
+from cinder import coordination
+from cinder import objects
+from cinder.volume import configuration
+from cinder.volume import driver as base_driver
+from cinder.volume.drivers.vmware import vmdk
+from oslo_config import cfg
+from oslo_utils import strutils
+from oslo_utils import uuidutils
+
+from cinder_vmware_cache import driver as cache_driver
+from cinder_vmware_cache import opts
+
+CONF = cfg.CONF
+ENV_HOST = 'VCENTER_HOST'
+
+
+def endpoint():
+    """The vCenter settings from the environment, or None."""
+    host = os.environ.get(ENV_HOST)
+    if not host:
+        return None
+    return {
+        'vmware_host_ip': host,
+        'vmware_host_port': int(os.environ.get('VCENTER_PORT', '443')),
+        'vmware_host_username': os.environ.get('VCENTER_USER', 'user'),
+        'vmware_host_password': os.environ.get('VCENTER_PASSWORD', 'pass'),
+        'vmware_wsdl_location': os.environ.get('VCENTER_WSDL') or None,
+        'vmware_insecure': strutils.bool_from_string(
+            os.environ.get('VCENTER_INSECURE', 'true')),
+    }
+
+
+def start_coordination():
+    """Locks need a started coordinator, as in cinder-volume."""
+    if not coordination.COORDINATOR.started:
+        CONF.set_override('backend_url', 'file://%s' % tempfile.mkdtemp(
+            prefix='cvc-locks-'), group='coordination')
+        coordination.COORDINATOR.start()
+
+
+def make_driver(backend, driver_class=cache_driver.VMwareVcVmdkCacheDriver,
+                setup=True, **overrides):
+    """A driver for config group ``backend``, set up against the endpoint."""
+    objects.register_all()
+    start_coordination()
+    conf = configuration.Configuration(vmdk.vmdk_opts, config_group=backend)
+    conf.append_config_values(base_driver.volume_opts)
+    conf.append_config_values(opts.image_cache_opts)
+    values = dict(endpoint() or {}, volume_backend_name=backend,
+                  vmware_enable_volume_stats=True, vmware_api_retry_count=2,
+                  vmware_task_poll_interval=0.1)
+    values.update(overrides)
+    for name, value in values.items():
+        CONF.set_override(name, value, group=backend)
+    drv = driver_class(configuration=conf)
+    if setup:
+        drv.do_setup(admin_context())
+        drv.check_for_setup_error()
+    return drv
+
+
+def admin_context():
+    return cinder_context.get_admin_context()
+
+
+def user_context(project_id):
+    # is_admin given: no policy file is consulted (there is no cinder.conf).
+    return cinder_context.RequestContext(user_id='user-' + project_id,
+                                         project_id=project_id,
+                                         is_admin=False)
+
+
+def new_volume(ctx, size_gb, metadata=None, project_id=None):
+    """A Volume object as the manager hands it to the driver (no DB)."""
+    volume = objects.Volume(
+        context=ctx, id=uuidutils.generate_uuid(), size=size_gb,
+        project_id=project_id or ctx.project_id or 'demo-project',
+        user_id='user', host='localhost@vcsim#vcsim', status='creating',
+        volume_type_id=None, display_name='demo', attach_status='detached',
+        _name_id=None)
+    volume.metadata = dict(metadata or {})
+    volume.obj_reset_changes()
+    return volume
