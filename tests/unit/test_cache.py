@@ -1,0 +1,263 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+
+from unittest import mock
+
+from oslo_utils import units
+from oslo_vmware import exceptions as vexc
+import testtools
+
+from cinder_vmware_cache import cache
+from cinder_vmware_cache import exceptions
+from cinder_vmware_cache import inventory
+from cinder_vmware_cache import locks
+from cinder_vmware_cache import policy
+
+IMAGE = 'f6a5c4e2-9bd0-4f7e-8a33-1c2d3e4f5a6b'
+META = {'id': IMAGE, 'disk_format': 'vmdk', 'size': units.Mi,
+        'virtual_size': 3 * units.Gi, 'properties': {}}
+
+
+def entry(ready=True, ref='vm-1', size=3 * units.Gi, image_id=IMAGE):
+    return policy.CacheEntry(image_id=image_id,
+                             name=inventory.template_name(image_id), ref=ref,
+                             ready=ready, size_bytes=size)
+
+
+class CacheTestCase(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        coordinator = mock.Mock()
+        self.lock = coordinator.get_lock.return_value
+        self.lock.acquire.return_value = True
+        self.useFixture_patch(locks.coordination, 'COORDINATOR', coordinator)
+        self.coordinator = coordinator
+        self.driver = mock.Mock()
+        self.placement = ('host', 'rp', 'vol-folder', mock.Mock())
+        self.driver._select_ds_for_volume.return_value = self.placement
+        self.driver._get_extra_config.return_value = {
+            'cinder.volume.id': 'vol-id', 'instanceUuid': 'vol-id'}
+        self.inventory = mock.Mock(backend='vmw')
+        self.inventory.folder_for.return_value = 'cache-folder'
+        self.policy = policy.CachePolicy(enabled=True, max_image_gb=10)
+        self.cache = cache.ImageTemplateCache(self.driver, self.policy,
+                                              self.inventory)
+        self.volume = {'id': 'vol-id', 'name': 'volume-vol-id', 'size': 5,
+                       'volume_type_id': None,
+                       'metadata': {'use_image_cache': 'true'}}
+        self.images = mock.Mock()
+        self.images.show.return_value = dict(META)
+
+    def useFixture_patch(self, target, name, value):
+        patcher = mock.patch.object(target, name, value)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+
+    def create(self, volume=None):
+        return self.cache.create_volume('ctx', volume or self.volume,
+                                        dict(META), self.images)
+
+    def test_not_requested_is_silent_and_skips_glance(self):
+        self.volume['metadata'] = {}
+        self.assertFalse(self.create())
+        self.images.show.assert_not_called()
+        self.driver._select_ds_for_volume.assert_not_called()
+
+    def test_refused_takes_normal_path(self):
+        self.cache.policy = policy.CachePolicy(enabled=False)
+        with self.assertLogs(cache.LOG.logger, 'INFO') as logs:
+            self.assertFalse(self.create())
+        self.assertIn('disabled', logs.output[0])
+        self.driver._select_ds_for_volume.assert_not_called()
+
+    def test_access_check_with_users_context_propagates(self):
+        self.images.show.side_effect = RuntimeError('image not found')
+        self.assertRaises(RuntimeError, self.create)
+        self.images.show.assert_called_once_with('ctx', IMAGE)
+        self.driver.volumeops.clone_backing.assert_not_called()
+
+    def test_hit_clones_with_volume_identity(self):
+        self.inventory.find_ready.return_value = entry()
+        self.assertTrue(self.create())
+        self.inventory.find_ready.assert_called_once_with('cache-folder',
+                                                          IMAGE)
+        self.lock.acquire.assert_called_once_with(
+            blocking=True, shared=True, timeout=self.policy.wait_timeout)
+        self.coordinator.get_lock.assert_called_once_with(
+            'image-cache-vmw-%s' % IMAGE)
+        self.inventory.touch.assert_called_once_with('vm-1')
+        vops = self.driver.volumeops
+        expected_extra = {'cinder.volume.id': 'vol-id',
+                          'instanceUuid': 'vol-id'}
+        expected_extra.update({k: '' for k in inventory.MARKERS})
+        vops.clone_backing.assert_called_once_with(
+            'volume-vol-id', 'vm-1', None, 'full',
+            self.placement[3].datastore,
+            disk_type=self.driver._get_disk_type.return_value,
+            host='host', resource_pool='rp', extra_config=expected_extra,
+            folder='vol-folder')
+        clone = vops.clone_backing.return_value
+        vops.update_backing_disk_uuid.assert_called_once_with(clone, 'vol-id')
+        self.driver._extend_backing.assert_called_once_with(
+            clone, 5, self.driver._get_disk_type.return_value)
+        self.driver.copy_image_to_volume.assert_not_called()
+
+    def test_hit_no_extend_when_template_as_large(self):
+        self.inventory.find_ready.return_value = entry(size=5 * units.Gi)
+        self.assertTrue(self.create())
+        self.driver._extend_backing.assert_not_called()
+
+    def test_miss_fills_once_then_clones(self):
+        template = entry()
+        self.inventory.find_ready.side_effect = [None, None]
+        self.inventory.disk_size.return_value = 3 * units.Gi
+        self.inventory.list_entries.return_value = [template]
+        self.assertTrue(self.create())
+        fill = self.driver.copy_image_to_volume.call_args[0][1]
+        self.assertEqual(IMAGE, inventory.parse_name(fill['name']))
+        self.assertEqual('vmw_image_cache', fill['project_id'])
+        self.assertEqual(3, fill['size'])
+        self.assertEqual({}, fill['metadata'])
+        self.assertNotEqual('vol-id', fill['id'])
+        backing = self.driver.volumeops.get_backing.return_value
+        self.inventory.publish.assert_called_once_with(backing, IMAGE,
+                                                       3 * units.Gi)
+        self.driver.volumeops.clone_backing.assert_called_once()
+        self.assertEqual(backing,
+                         self.driver.volumeops.clone_backing.call_args[0][1])
+        # Shared first, then exclusive for the fill.
+        self.assertEqual([True, False], [c.kwargs['shared'] for c in
+                                         self.lock.acquire.call_args_list])
+
+    def test_miss_removes_unready_template_first(self):
+        broken = entry(ready=False, ref='vm-9')
+        self.inventory.find_ready.side_effect = [broken, broken]
+        self.inventory.disk_size.return_value = units.Gi
+        self.inventory.list_entries.return_value = []
+        self.assertTrue(self.create())
+        self.inventory.delete.assert_called_once_with('vm-9')
+
+    def test_fill_failure_falls_back_and_leaves_nothing(self):
+        self.inventory.find_ready.return_value = None
+        self.inventory.publish.side_effect = vexc.VimException('boom')
+        self.assertFalse(self.create())
+        vops = self.driver.volumeops
+        # The partial template and any backing of the volume are removed.
+        self.assertEqual(2, vops.delete_backing.call_count)
+        vops.clone_backing.assert_not_called()
+
+    def test_clone_failure_drops_template_and_falls_back(self):
+        self.inventory.find_ready.return_value = entry()
+        self.driver.volumeops.clone_backing.side_effect = (
+            vexc.VimFaultException(['InvalidArgument'], 'bad'))
+        self.assertFalse(self.create())
+        self.inventory.delete.assert_called_once_with('vm-1')
+        self.driver.volumeops.delete_backing.assert_called_once_with(
+            self.driver.volumeops.get_backing.return_value)
+
+    def test_lock_timeout_falls_back(self):
+        self.lock.acquire.return_value = False
+        self.assertFalse(self.create())
+        self.inventory.find_ready.assert_not_called()
+
+    def test_purge_expired_rechecks_under_lock(self):
+        old = entry()
+        self.inventory.list_entries.return_value = [old]
+        self.cache.policy = policy.CachePolicy(enabled=True, age_seconds=1)
+        with mock.patch.object(self.cache.policy.__class__, 'is_expired',
+                               return_value=True):
+            self.inventory.reread.return_value = old
+            self.assertEqual([old], self.cache.purge())
+        self.inventory.delete.assert_called_once_with('vm-1')
+        self.lock.acquire.assert_called_with(blocking=False, shared=False,
+                                             timeout=None)
+        self.assertEqual(0, self.cache.provisioned_gb())
+
+    def test_purge_skips_entry_in_use(self):
+        self.inventory.list_entries.return_value = [entry()]
+        self.lock.acquire.return_value = False
+        self.assertEqual([], self.cache.purge(expired_only=False))
+        self.inventory.delete.assert_not_called()
+        self.assertEqual(3, self.cache.provisioned_gb())
+
+    def test_purge_image_filter(self):
+        other = entry(ref='vm-2', image_id='other')
+        self.inventory.list_entries.return_value = [entry(), other]
+        self.assertEqual([other], self.cache.purge(expired_only=False,
+                                                   image_id='other'))
+
+    def test_purge_survives_vim_errors_per_entry(self):
+        a, b = entry(ref='vm-a'), entry(ref='vm-b', image_id='b')
+        self.inventory.list_entries.return_value = [a, b]
+        self.inventory.delete.side_effect = [vexc.VimException('x'), None]
+        self.assertEqual([b], self.cache.purge(expired_only=False))
+
+    def test_periodic_never_raises_and_stops_when_disabled_and_empty(self):
+        self.inventory.discover_folders.side_effect = vexc.VimException('x')
+        self.cache._periodic()
+        self.inventory.discover_folders.side_effect = None
+        self.inventory.list_entries.return_value = []
+        self.cache.policy = policy.CachePolicy(enabled=False)
+        self.assertRaises(cache.loopingcall.LoopingCallDone,
+                          self.cache._periodic)
+
+    @mock.patch.object(cache.loopingcall, 'FixedIntervalLoopingCall')
+    def test_start_once_with_initial_delay(self, loop_cls):
+        self.inventory.list_entries.return_value = [entry()]
+        self.cache.start()
+        self.cache.start()
+        loop_cls.assert_called_once_with(self.cache._periodic)
+        loop_cls.return_value.start.assert_called_once_with(
+            interval=600, initial_delay=60, stop_on_exception=False)
+        self.assertEqual(3, self.cache.provisioned_gb())
+        self.cache.stop()
+        loop_cls.return_value.stop.assert_called_once_with()
+
+    @mock.patch.object(cache.loopingcall, 'FixedIntervalLoopingCall')
+    def test_disabled_and_empty_starts_no_loop(self, loop_cls):
+        self.cache.policy = policy.CachePolicy(enabled=False)
+        self.inventory.list_entries.return_value = []
+        self.cache.start()
+        loop_cls.assert_not_called()
+
+    @mock.patch.object(cache.loopingcall, 'FixedIntervalLoopingCall')
+    def test_disabled_with_leftover_templates_keeps_purging(self, loop_cls):
+        self.cache.policy = policy.CachePolicy(enabled=False)
+        self.inventory.list_entries.return_value = [entry()]
+        self.cache.start()
+        loop_cls.assert_called_once()
+        self.assertEqual(3, self.cache.provisioned_gb())
+
+
+class LocksTestCase(testtools.TestCase):
+
+    def test_name_is_backend_scoped(self):
+        self.assertEqual('image-cache-b1-img', locks.lock_name('b1', 'img'))
+
+    def test_shared_falls_back_to_exclusive(self):
+        coordinator = mock.Mock()
+        lock = coordinator.get_lock.return_value
+        lock.acquire.side_effect = [locks.tooz.NotImplemented(), True]
+        with locks.held('n', 5, shared=True, coordinator=coordinator):
+            pass
+        self.assertEqual(mock.call(blocking=True, timeout=5),
+                         lock.acquire.call_args_list[1])
+        lock.release.assert_called_once_with()
+
+    def test_timeout(self):
+        coordinator = mock.Mock()
+        coordinator.get_lock.return_value.acquire.return_value = False
+        ctx = locks.held('n', 1, coordinator=coordinator)
+        self.assertRaises(exceptions.CacheWaitTimeout, ctx.__enter__)
+        coordinator.get_lock.return_value.release.assert_not_called()

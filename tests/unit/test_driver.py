@@ -1,0 +1,92 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+
+"""Cinder's own VMDK driver tests, run against our driver class."""
+
+from unittest import mock
+
+from cinder.tests.unit.volume.drivers.vmware import test_vmware_vmdk as upstream
+
+from cinder_vmware_cache import driver
+from cinder_vmware_cache import exceptions
+
+
+class CacheDriverTestCase(upstream.VMwareVcVmdkDriverTestCase):
+    """Every upstream VMDK driver test on our class, plus our hooks."""
+
+    def setUp(self):
+        super().setUp()
+        self._driver = driver.VMwareVcVmdkCacheDriver(
+            configuration=self._config)
+
+    def test_options_are_listed(self):
+        names = [o.name for o in self._driver.get_driver_options()]
+        self.assertIn('enable_image_cache', names)
+        self.assertIn('vmware_host_ip', names)
+
+    def test_backend_name_falls_back_to_class_name(self):
+        self._config.volume_backend_name = None
+        self.assertEqual('VMwareVcVmdkCacheDriver', self._driver.backend_name)
+
+    def test_invalid_option_stops_setup_before_vcenter(self):
+        self._config.image_cache_age_seconds = 0
+        with mock.patch.object(driver.vmdk.VMwareVcVmdkDriver,
+                               'do_setup') as parent_setup:
+            self.assertRaises(exceptions.InvalidCacheOption,
+                              self._driver.do_setup, mock.sentinel.ctx)
+        parent_setup.assert_not_called()
+
+    @mock.patch.object(driver.vmdk.VMwareVcVmdkDriver, 'do_setup')
+    def test_setup_twice_stops_the_old_loop(self, parent_setup):
+        self._driver.do_setup(mock.sentinel.ctx)
+        first = self._driver._image_cache = mock.Mock()
+        self._driver.do_setup(mock.sentinel.ctx)
+        first.stop.assert_called_once_with()
+        self.assertIsNot(first, self._driver._image_cache)
+
+    @mock.patch.object(driver.vmdk.VMwareVcVmdkDriver, 'copy_image_to_volume')
+    def test_clone_image_served_by_cache(self, copy_image):
+        self._driver._image_cache = mock.Mock()
+        self._driver._image_cache.create_volume.return_value = True
+        result = self._driver.clone_image(mock.sentinel.ctx,
+                                          mock.sentinel.vol, None,
+                                          {'id': 'img'}, mock.sentinel.svc)
+        self.assertEqual((None, True), result)
+        copy_image.assert_not_called()
+
+    @mock.patch.object(driver.vmdk.VMwareVcVmdkDriver, 'copy_image_to_volume')
+    def test_clone_image_falls_back(self, copy_image):
+        self._driver._image_cache = mock.Mock()
+        self._driver._image_cache.create_volume.return_value = False
+        self._driver.clone_image(mock.sentinel.ctx, mock.sentinel.vol, None,
+                                 {'id': 'img'}, mock.sentinel.svc)
+        copy_image.assert_called_once_with(mock.sentinel.ctx,
+                                           mock.sentinel.vol,
+                                           mock.sentinel.svc, 'img')
+
+    def test_stats_report_cache_size(self):
+        self._driver._image_cache = mock.Mock()
+        self._driver._image_cache.provisioned_gb.return_value = 7
+        self._config.vmware_enable_volume_stats = False
+        stats = self._driver.get_volume_stats(refresh=True)
+        self.assertEqual(7, stats['extra_provisioned_capacity_gb'])
+        self.assertEqual('unknown', stats['total_capacity_gb'])
+
+    def test_warns_when_stats_disabled(self):
+        self._driver._image_cache = mock.Mock()
+        self._driver._image_cache.policy.enabled = True
+        self._config.vmware_enable_volume_stats = False
+        with self.assertLogs(driver.LOG.logger, 'WARNING') as logs:
+            self._driver.check_for_setup_error()
+        self.assertIn('vmware_enable_volume_stats', logs.output[0])
+        self._driver._image_cache.start.assert_called_once_with()

@@ -1,0 +1,183 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+
+import datetime
+
+import ddt
+from oslo_utils import units
+import testtools
+
+from cinder_vmware_cache import exceptions
+from cinder_vmware_cache import policy
+
+NOW = datetime.datetime(2026, 11, 21, 12, 0, 0)
+
+
+def entry(image_id, ready=True, size_gb=1, idle=0, created_ago=None):
+    created = NOW - datetime.timedelta(
+        seconds=idle if created_ago is None else created_ago)
+    return policy.CacheEntry(
+        image_id=image_id, name='image-%s' % image_id, ref=image_id,
+        ready=ready, size_bytes=size_gb * units.Gi, created_at=created,
+        last_used=NOW - datetime.timedelta(seconds=idle) if ready else None)
+
+
+class FakeConfiguration(object):
+    def __init__(self, **values):
+        self.values = values
+
+    def safe_get(self, name):
+        value = self.values.get(name)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+
+@ddt.ddt
+class FromConfigurationTestCase(testtools.TestCase):
+
+    def test_defaults_when_unset(self):
+        self.assertEqual(policy.CachePolicy(),
+                         policy.CachePolicy.from_configuration(
+                             FakeConfiguration()))
+
+    def test_values(self):
+        conf = FakeConfiguration(enable_image_cache=True,
+                                 image_cache_max_size_gb=5,
+                                 image_cache_age_seconds=10,
+                                 image_cache_purge_interval=2,
+                                 image_cache_max_total_gb=50,
+                                 image_cache_max_count=3)
+        result = policy.CachePolicy.from_configuration(conf)
+        self.assertEqual((True, 5, 10, 2, 50, 3),
+                         (result.enabled, result.max_image_gb,
+                          result.age_seconds, result.purge_interval,
+                          result.max_total_gb, result.max_count))
+
+    @ddt.data(('image_cache_age_seconds', 0),
+              ('image_cache_purge_interval', -5),
+              ('image_cache_max_size_gb', -1),
+              ('image_cache_max_count', 'many'),
+              ('enable_image_cache', 'perhaps'))
+    @ddt.unpack
+    def test_invalid_values_name_the_option(self, name, value):
+        conf = FakeConfiguration(**{name: value})
+        error = self.assertRaises(exceptions.InvalidCacheOption,
+                                  policy.CachePolicy.from_configuration,
+                                  conf, 'vmw1')
+        self.assertIn(name, str(error))
+        self.assertIn('[vmw1]', str(error))
+
+    def test_value_error_from_config_file(self):
+        conf = FakeConfiguration(
+            image_cache_age_seconds=ValueError('should be >= 1'))
+        error = self.assertRaises(exceptions.InvalidCacheOption,
+                                  policy.CachePolicy.from_configuration, conf)
+        self.assertIn('image_cache_age_seconds', str(error))
+
+
+@ddt.ddt
+class RefusalTestCase(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.policy = policy.CachePolicy(enabled=True, max_image_gb=2)
+
+    def meta(self, **kw):
+        meta = {'disk_format': 'vmdk', 'size': units.Gi}
+        meta.update(kw)
+        return meta
+
+    def test_eligible(self):
+        self.assertIsNone(self.policy.refusal(self.meta()))
+
+    def test_disabled(self):
+        self.assertIn('disabled', policy.CachePolicy().refusal(self.meta()))
+
+    @ddt.data('qcow2', 'raw', None)
+    def test_not_vmdk(self, disk_format):
+        self.assertIn('not vmdk',
+                      self.policy.refusal(self.meta(disk_format=disk_format)))
+
+    def test_size_at_limit_is_cached(self):
+        self.assertIsNone(self.policy.refusal(self.meta(size=2 * units.Gi)))
+
+    def test_virtual_size_is_compared_first(self):
+        # A small compressed file with a large disk inside is too big.
+        self.assertIn('larger', self.policy.refusal(
+            self.meta(size=units.Mi, virtual_size=3 * units.Gi)))
+
+    def test_file_size_when_virtual_size_unknown(self):
+        self.assertIn('larger', self.policy.refusal(
+            self.meta(size=3 * units.Gi, virtual_size=None)))
+
+    def test_no_size_at_all(self):
+        self.assertIn('neither', self.policy.refusal(
+            self.meta(size=None, virtual_size=None)))
+
+
+class LifecycleTestCase(testtools.TestCase):
+
+    def test_expired_by_last_use(self):
+        pol = policy.CachePolicy(age_seconds=100)
+        used = entry('used', idle=10, created_ago=1000)
+        idle = entry('idle', idle=500)
+        partial = entry('partial', ready=False, created_ago=1000)
+        self.assertEqual([idle], pol.expired([used, idle, partial], NOW))
+
+    def test_leftovers_after_grace(self):
+        pol = policy.CachePolicy(leftover_grace_seconds=60)
+        old = entry('old', ready=False, created_ago=61)
+        young = entry('young', ready=False, created_ago=5)
+        unknown = policy.CacheEntry('u', 'image-u', 'u', ready=False)
+        self.assertEqual([old], pol.leftovers(
+            [old, young, unknown, entry('ready', created_ago=999)], NOW))
+
+    def test_evictions_by_count_in_lru_order(self):
+        pol = policy.CachePolicy(max_count=2)
+        a, b, c = entry('a', idle=30), entry('b', idle=10), entry('c', idle=20)
+        self.assertEqual([a], pol.evictions([a, b, c]))
+
+    def test_evictions_by_total_size(self):
+        pol = policy.CachePolicy(max_total_gb=5)
+        entries = [entry('a', size_gb=3, idle=3), entry('b', size_gb=3,
+                                                         idle=2),
+                   entry('c', size_gb=1, idle=1)]
+        self.assertEqual(['a'], [e.image_id for e in pol.evictions(entries)])
+
+    def test_both_caps(self):
+        pol = policy.CachePolicy(max_total_gb=100, max_count=1)
+        entries = [entry('a', idle=1), entry('b', idle=2), entry('c', idle=3)]
+        self.assertEqual(['c', 'b'],
+                         [e.image_id for e in pol.evictions(entries)])
+
+    def test_no_caps_no_evictions(self):
+        self.assertEqual([], policy.CachePolicy().evictions(
+            [entry(str(i), idle=i) for i in range(50)]))
+
+
+class SizeTestCase(testtools.TestCase):
+
+    def test_size_gib_rounds_up_and_never_zero(self):
+        self.assertEqual(1, policy.size_gib(1))
+        self.assertEqual(1, policy.size_gib(units.Gi))
+        self.assertEqual(2, policy.size_gib(units.Gi + 1))
+
+    def test_provisioned_counts_ready_entries_rounded_up(self):
+        entries = [entry('a', size_gb=1), entry('b', size_gb=2),
+                   entry('c', ready=False, size_gb=7)]
+        self.assertEqual(3, policy.provisioned_gib(entries))
+        half = policy.CacheEntry('h', 'image-h', 'h', True,
+                                 size_bytes=units.Gi // 2)
+        self.assertEqual(1, policy.provisioned_gib([half]))
+        self.assertEqual(0, policy.provisioned_gib([]))
