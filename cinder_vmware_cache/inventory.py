@@ -176,14 +176,18 @@ class TemplateInventory(object):
             last_used=self._last_used(props.get('customValue')))
 
     def _last_used(self, custom_values):
+        # The newest value wins: the simulator appends on SetField where
+        # vCenter replaces.
+        stamps = []
         for value in getattr(custom_values, 'CustomFieldValue', None) or []:
-            if value.key == self._field_key and getattr(value, 'value', None):
-                try:
-                    return timeutils.normalize_time(
-                        datetime.datetime.fromisoformat(value.value))
-                except ValueError:
-                    return None
-        return None
+            if value.key != self._field_key:
+                continue
+            try:
+                stamps.append(timeutils.normalize_time(
+                    datetime.datetime.fromisoformat(value.value)))
+            except (TypeError, ValueError, AttributeError):
+                continue
+        return max(stamps, default=None)
 
     def list_entries(self, folders=None):
         """Every cache VM in the given (default: known) folders.

@@ -1,0 +1,414 @@
+#!/usr/bin/env python3
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Benchmark the image-template cache against the stock VMDK driver.
+
+Runs in one process against the vCenter named by VCENTER_HOST,
+VCENTER_PORT and VCENTER_WSDL (the simulator or a real one), prints a
+table and writes results.json, bench.png and bench.log under --out.
+Everything it creates in vCenter is deleted at the end. See README.md.
+"""
+
+import argparse
+import functools
+import logging
+import os
+import shutil
+import sys
+import time
+import uuid
+import warnings
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, TOP)
+warnings.filterwarnings('ignore', message='(?s).*Eventlet is deprecated')
+
+# First: cinder's eventlet monkey patching and object registration must
+# precede any import of oslo_vmware or cinder.volume.
+import cinder.tests.unit  # noqa: F401
+
+from cinder import coordination
+from cinder.volume.drivers.vmware import vmdk
+from cinder.volume.drivers.vmware import volumeops
+import eventlet
+from oslo_config import cfg
+from oslo_utils import units
+from oslo_vmware import vim_util
+
+from bench import probe as probe_mod
+from bench import report
+from cinder_vmware_cache import driver as cache_driver
+from cinder_vmware_cache import inventory as inv
+from cinder_vmware_cache.testing import images
+from cinder_vmware_cache.testing import vcenter
+
+ENV = ('VCENTER_HOST', 'VCENTER_PORT', 'VCENTER_WSDL')
+PROFILES = {
+    'full': {'sizes': [64, 256, 1024], 'reps': 5, 'ns': [1, 5, 20],
+             'templates': [0, 10, 100, 1000]},
+    'quick': {'sizes': [1, 4], 'reps': 1, 'ns': [1, 5],
+              'templates': [0, 10]},
+}
+DISK_TYPES = ('streamOptimized', 'preallocated')
+CACHE_BACKEND = 'bench_cache'
+STOCK_BACKEND = 'bench_stock'
+PROJECT = 'cvc-bench'
+CACHED = {'use_image_cache': 'true'}
+POOL = 8
+LOG = logging.getLogger('bench')
+
+
+class BenchError(Exception):
+    pass
+
+
+class Bench(object):
+    """The scenarios; every volume, clone and template is tracked."""
+
+    def __init__(self, probe, errors):
+        self.probe = probe
+        self.errors = errors
+        self.svc = images.LocalImageService()
+        self.scratch = images.scratch_dir()
+        self.files = {}
+        self.ctx = vcenter.user_context(PROJECT)
+        self.volumes = []
+        self.clones = []
+        self.cache_drv = self.stock_drv = self.cache = None
+
+    # ---- set-up and clean-up -------------------------------------------
+    def setup(self):
+        self.cache_drv = vcenter.make_driver(
+            CACHE_BACKEND, enable_image_cache=True,
+            driver_class=cache_driver.VMwareVcVmdkCacheDriver)
+        self.cache = self.cache_drv._image_cache
+        # No periodic purge: it would add round trips to the counts.
+        self.cache.stop()
+        self.stock_drv = vcenter.make_driver(
+            STOCK_BACKEND, driver_class=vmdk.VMwareVcVmdkDriver)
+        stale = self.cache.purge(expired_only=False)
+        wrap = self.probe.wrap
+        wrap(self.cache_drv, ['_select_ds_for_volume', 'copy_image_to_volume',
+                              '_extend_backing'])
+        wrap(self.cache_drv.volumeops, ['clone_backing', 'get_backing',
+                                        'update_backing_disk_uuid'])
+        wrap(self.cache.inventory, ['folder_for', 'find_ready', 'touch',
+                                    'publish', 'list_entries', 'disk_size'])
+        wrap(self.stock_drv, ['_fetch_stream_optimized_image',
+                              '_create_volume_from_non_stream_optimized_image',
+                              '_extend_backing'])
+        return len(stale)
+
+    def about(self):
+        about = self.cache_drv.session.vim.service_content.about
+        return '%s (API %s)' % (about.fullName, about.apiVersion)
+
+    def delete_volumes(self):
+        for drv, volume in self.volumes:
+            ref = drv.volumeops.get_backing(volume.name, volume.id)
+            if ref is not None:
+                drv.volumeops.delete_backing(ref)
+        for ref in self.clones:
+            self.cache_drv.volumeops.delete_backing(ref)
+        self.volumes, self.clones = [], []
+
+    def cleanup(self):
+        """Delete what the run made in vCenter; return what is left."""
+        if self.cache_drv is None:
+            return []
+        self.delete_volumes()
+        inventory = self.cache.inventory
+        refs = [e.ref for e in inventory.list_entries(
+            inventory.discover_folders())]
+        list(eventlet.GreenPool(POOL).imap(inventory.delete, refs))
+        left = inventory.list_entries(inventory.discover_folders())
+        for project in (PROJECT, inv.project_name(CACHE_BACKEND)):
+            self._delete_project_folder(project)
+        return ['cache VM %s' % e.name for e in left]
+
+    def _delete_project_folder(self, project):
+        session = self.cache_drv.session
+        vops = self.cache_drv.volumeops
+        dcs = session.invoke_api(vim_util, 'get_objects', session.vim,
+                                 'Datacenter', 100)
+        for dc in dcs.objects:
+            path = '%s/vm/OpenStack/Project (%s)' % (
+                vops.get_inventory_path(dc.obj).rstrip('/'), project)
+            folder = vops.get_entity_by_inventory_path(path)
+            if folder is None:
+                continue
+            if self._vm_count(folder):
+                self.errors.append('not deleted, not empty: %s' % path)
+                continue
+            session.wait_for_task(session.invoke_api(
+                session.vim, 'Destroy_Task', folder))
+
+    def _vm_count(self, folder):
+        session = self.cache_drv.session
+        children = session.invoke_api(vim_util, 'get_object_property',
+                                      session.vim, folder, 'childEntity')
+        refs = getattr(children, 'ManagedObjectReference', None) or []
+        return sum(self._vm_count(r) if r._type == 'Folder' else 1
+                   for r in refs)
+
+    def evict(self, image_id):
+        self.cache.purge(expired_only=False, image_id=image_id)
+
+    # ---- helpers -------------------------------------------------------
+    def image(self, size_mib, disk_type):
+        """A new image id (so never cached) over a generated vmdk file."""
+        key = (size_mib, disk_type)
+        if key not in self.files:
+            directory = os.path.join(self.scratch, '%s-%d' % key[::-1])
+            os.mkdir(directory)
+            self.files[key] = images.make_vmdk(directory, size_mib * units.Mi,
+                                               disk_type)
+        return self.svc.add(self.files[key], disk_type=disk_type,
+                            virtual_size=size_mib * units.Mi)
+
+    def new_volume(self, drv, cached):
+        volume = vcenter.new_volume(self.ctx, 1, CACHED if cached else None)
+        self.volumes.append((drv, volume))
+        return volume
+
+    def create(self, drv, image_id, cached):
+        volume = self.new_volume(drv, cached)
+        drv.clone_image(self.ctx, volume, None,
+                        self.svc.show(self.ctx, image_id), self.svc)
+        if drv.volumeops.get_backing(volume.name, volume.id) is None:
+            raise BenchError('volume %s has no backing' % volume.id)
+
+    def measured_create(self, kind, drv, image_id, label):
+        before = self.svc.downloads.get(image_id, 0)
+        with self.probe.measure() as m:
+            self.create(drv, image_id, kind != 'stock')
+        downloads = self.svc.downloads.get(image_id, 0) - before
+        if downloads != (0 if kind == 'hit' else 1):
+            self.errors.append('%s %s: %d downloads' % (label, kind,
+                                                        downloads))
+        return m.as_dict()
+
+    def template(self, image_id):
+        for entry in self.cache.entries():
+            if entry.image_id == image_id and entry.ready:
+                return entry
+        raise BenchError('no cached template of image %s' % image_id)
+
+    def measured_floor(self, entry):
+        volume = vcenter.new_volume(self.ctx, 1)
+        host, rp, folder, summary = self.cache_drv._select_ds_for_volume(
+            volume)
+        with self.probe.measure() as m:
+            self.clones.append(self.cache_drv.volumeops.clone_backing(
+                'bench-floor-%s' % volume.id, entry.ref, None,
+                volumeops.FULL_CLONE_TYPE, summary.datastore, host=host,
+                resource_pool=rp, folder=folder))
+        return m.as_dict()
+
+    # ---- scenarios -----------------------------------------------------
+    def create_times(self, sizes, reps):
+        rows = []
+        for size in sizes:
+            for disk_type in DISK_TYPES:
+                image_id = self.image(size, disk_type)
+                label = '%d MiB %s' % (size, disk_type)
+                runs = {kind: [] for kind in report.KINDS}
+                for rep in range(reps):
+                    print('  %s, repetition %d/%d' % (label, rep + 1, reps),
+                          flush=True)
+                    runs['stock'].append(self.measured_create(
+                        'stock', self.stock_drv, image_id, label))
+                    runs['miss'].append(self.measured_create(
+                        'miss', self.cache_drv, image_id, label))
+                    entry = self.template(image_id)
+                    runs['hit'].append(self.measured_create(
+                        'hit', self.cache_drv, image_id, label))
+                    runs['floor'].append(self.measured_floor(entry))
+                    self.delete_volumes()
+                    self.evict(image_id)
+                rows.append({'size_mib': size, 'disk_type': disk_type,
+                             'runs': runs})
+        return rows
+
+    def concurrency(self, ns, size):
+        rows = []
+        for n in ns:
+            image_id = self.image(size, DISK_TYPES[0])
+            volumes = [self.new_volume(self.cache_drv, True)
+                       for _ in range(n)]
+            pool = eventlet.GreenPool(n)
+            with self.probe.measure(phases=False) as m:
+                outcomes = list(pool.imap(
+                    functools.partial(self._one_request, image_id), volumes))
+            failed = [o for o in outcomes if isinstance(o, str)]
+            for message in sorted(set(failed)):
+                self.errors.append('N=%d: %s' % (n, message))
+            latencies = sorted(o for o in outcomes if not isinstance(o, str))
+            rows.append({'n': n, 'seconds': m.seconds, 'calls': m.calls,
+                         'downloads': self.svc.downloads.get(image_id, 0),
+                         'ok': len(latencies), 'failed': len(failed),
+                         'max_request_s': max(latencies or [0])})
+            self.delete_volumes()
+            self.evict(image_id)
+        return rows
+
+    def _one_request(self, image_id, volume):
+        start = time.monotonic()
+        try:
+            self.cache_drv.clone_image(
+                self.ctx, volume, None, self.svc.show(self.ctx, image_id),
+                self.svc)
+            if self.cache_drv.volumeops.get_backing(volume.name,
+                                                    volume.id) is None:
+                return 'no backing after create'
+        except Exception as exc:
+            LOG.exception('concurrent create failed')
+            return '%s: %s' % (type(exc).__name__, exc)
+        return time.monotonic() - start
+
+    def stats(self, counts):
+        volume = vcenter.new_volume(self.ctx, 1)
+        host, rp, _, summary = self.cache_drv._select_ds_for_volume(volume)
+        folder = self.cache.inventory.folder_for(self.cache_drv._get_dc(rp))
+        make = functools.partial(self._fake_template, folder, rp, host,
+                                 summary.name)
+        rows, have = [], 0
+        for count in sorted(counts):
+            print('  %d cached templates' % count, flush=True)
+            list(eventlet.GreenPool(POOL).imap(make, range(count - have)))
+            have = count
+            with self.probe.measure(phases=False) as relist:
+                self.cache.purge()
+            with self.probe.measure(phases=False) as m:
+                stats = self.cache_drv.get_volume_stats(refresh=True)
+            with self.probe.measure(phases=False) as stock:
+                self.stock_drv.get_volume_stats(refresh=True)
+            rows.append({
+                'templates': count, 'calls': m.calls, 'seconds': m.seconds,
+                'methods': dict(m.methods), 'stock_calls': stock.calls,
+                'listed': sum(1 for e in self.cache.entries() if e.ready),
+                'relist_calls': relist.calls,
+                'provisioned_gb': stats.get(cache_driver.STATS_KEY)})
+        return rows
+
+    def _fake_template(self, folder, rp, host, ds_name, _):
+        """A ready cache entry of 1 GiB without a disk: cheap to make."""
+        image_id = str(uuid.uuid4())
+        vm = self.cache_drv.volumeops.create_backing_disk_less(
+            inv.partial_name(image_id, uuid.uuid4().hex[:8]), folder, rp,
+            host, ds_name)
+        self.cache.inventory.publish(vm, image_id, units.Gi)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--quick', action='store_true',
+                        help='smoke run: 1 and 4 MiB, one repetition, '
+                             'N up to 5, 0 and 10 templates')
+    parser.add_argument('--sizes', help='image sizes in MiB, comma '
+                        'separated (default 64,256,1024; quick: 1,4)')
+    parser.add_argument('--reps', type=int,
+                        help='repetitions per size (default 5; quick: 1)')
+    parser.add_argument('--out', default=os.path.join(TOP, 'bench',
+                                                      'results'),
+                        help='output directory (default bench/results)')
+    args = parser.parse_args(argv)
+    config = dict(PROFILES['quick' if args.quick else 'full'])
+    if args.sizes:
+        try:
+            config['sizes'] = [int(s) for s in args.sizes.split(',')]
+        except ValueError:
+            parser.error('--sizes takes integers, e.g. 64,256,1024')
+    if args.reps is not None:
+        config['reps'] = args.reps
+    if min(config['sizes']) < 1 or config['reps'] < 1:
+        parser.error('sizes and repetitions must be at least 1')
+    config['mode'] = 'quick' if args.quick else 'full'
+    return args, config
+
+
+def run(config, out, errors):
+    probe = probe_mod.Probe()
+    probe.install()
+    bench = Bench(probe, errors)
+    results = {'config': config, 'errors': errors, 'facts': []}
+    started = time.monotonic()
+    try:
+        print('Setting up the drivers...', flush=True)
+        stale = bench.setup()
+        if stale:
+            results['facts'].append('%d cache templates left by an earlier '
+                                    'run were deleted first.' % stale)
+        results['header'] = report.header(config, bench.about(), TOP)
+        print('Create time per volume:', flush=True)
+        results['create'] = bench.create_times(config['sizes'],
+                                               config['reps'])
+        print('Concurrent requests for one uncached image...', flush=True)
+        results['concurrency'] = bench.concurrency(config['ns'],
+                                                   config['sizes'][0])
+        print('Stats round trips:', flush=True)
+        results['stats'] = bench.stats(config['templates'])
+    finally:
+        print('Cleaning up...', flush=True)
+        try:
+            errors.extend('left in vCenter: %s' % what
+                          for what in bench.cleanup())
+        finally:
+            shutil.rmtree(bench.scratch, ignore_errors=True)
+            probe.uninstall()
+            _stop_coordination()
+    results['seconds'] = time.monotonic() - started
+    return results
+
+
+def _stop_coordination():
+    if coordination.COORDINATOR.started:
+        coordination.COORDINATOR.stop()
+    url = cfg.CONF.coordination.backend_url or ''
+    if url.startswith('file://') and 'cvc-locks-' in url:
+        shutil.rmtree(url[len('file://'):], ignore_errors=True)
+
+
+def main(argv=None):
+    args, config = parse_args(argv)
+    missing = [name for name in ENV if not os.environ.get(name)]
+    if missing:
+        print('error: set %s to the vCenter to benchmark, e.g. the '
+              'simulator: VCENTER_HOST=127.0.0.1 VCENTER_PORT=8989 '
+              'VCENTER_WSDL=file:///opt/vcsim/wsdl/vimService.wsdl '
+              '(or run it through tools/with-vcenter.sh)'
+              % ', '.join(missing), file=sys.stderr)
+        return 2
+    os.makedirs(args.out, exist_ok=True)
+    log_path = os.path.join(args.out, 'bench.log')
+    logging.basicConfig(filename=log_path, filemode='w', level=logging.INFO,
+                        format='%(asctime)s %(levelname)s %(name)s '
+                               '%(message)s')
+    errors = []
+    try:
+        results = run(config, args.out, errors)
+    except Exception as exc:
+        LOG.exception('benchmark failed')
+        print('error: the benchmark failed: %s: %s (details in %s)'
+              % (type(exc).__name__, exc, log_path), file=sys.stderr)
+        for error in errors:
+            print('error: %s' % error, file=sys.stderr)
+        return 1
+    print(report.write(results, args.out))
+    for error in errors:
+        print('error: %s' % error, file=sys.stderr)
+    return 1 if errors else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
