@@ -33,10 +33,10 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TOP)
 warnings.filterwarnings('ignore', message='(?s).*Eventlet is deprecated')
 
-# First: cinder's eventlet monkey patching and object registration must
-# precede any import of oslo_vmware or cinder.volume.
-import cinder.tests.unit  # noqa: F401
-
+# Importing bench first applies cinder's eventlet monkey patching (see
+# bench/__init__.py), which must precede oslo_vmware and cinder.volume.
+from bench import probe as probe_mod
+from bench import report
 from cinder import coordination
 from cinder.volume.drivers.vmware import vmdk
 from cinder.volume.drivers.vmware import volumeops
@@ -45,8 +45,6 @@ from oslo_config import cfg
 from oslo_utils import units
 from oslo_vmware import vim_util
 
-from bench import probe as probe_mod
-from bench import report
 from cinder_vmware_cache import driver as cache_driver
 from cinder_vmware_cache import inventory as inv
 from cinder_vmware_cache.testing import images
@@ -139,11 +137,13 @@ class Bench(object):
     def _delete_project_folder(self, project):
         session = self.cache_drv.session
         vops = self.cache_drv.volumeops
-        dcs = session.invoke_api(vim_util, 'get_objects', session.vim,
-                                 'Datacenter', 100)
-        for dc in dcs.objects:
+        result = session.invoke_api(vim_util, 'get_objects', session.vim,
+                                    'Datacenter', 100)
+        with vim_util.WithRetrieval(session.vim, result) as objects:
+            dcs = [dc.obj for dc in objects]
+        for dc in dcs:
             path = '%s/vm/OpenStack/Project (%s)' % (
-                vops.get_inventory_path(dc.obj).rstrip('/'), project)
+                vops.get_inventory_path(dc).rstrip('/'), project)
             folder = vops.get_entity_by_inventory_path(path)
             if folder is None:
                 continue

@@ -20,15 +20,14 @@ runs the stock download path, so a cache problem never costs a volume.
 import contextlib
 import uuid
 
+from cinder.volume.drivers.vmware import volumeops as vops_mod
+from cinder.volume import volume_types
 from oslo_log import log as logging
 from oslo_service import loopingcall
 from oslo_utils import excutils
 from oslo_utils import timeutils
 from oslo_utils import units
 from oslo_vmware import exceptions as vexc
-
-from cinder.volume.drivers.vmware import volumeops as vops_mod
-from cinder.volume import volume_types
 
 from cinder_vmware_cache import exceptions
 from cinder_vmware_cache import inventory as inv

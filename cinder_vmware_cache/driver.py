@@ -21,9 +21,8 @@ The class only wires cinder's hooks to an ImageTemplateCache; everything
 else is the stock VMwareVcVmdkDriver.
 """
 
-from oslo_log import log as logging
-
 from cinder.volume.drivers.vmware import vmdk
+from oslo_log import log as logging
 
 from cinder_vmware_cache import cache
 from cinder_vmware_cache import inventory

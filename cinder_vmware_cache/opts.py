@@ -82,5 +82,5 @@ image_cache_opts = [
 
 
 def list_opts():
-    """Entry point for oslo-config-generator (namespace cinder_vmware_cache)."""
+    """Options for oslo-config-generator (namespace cinder_vmware_cache)."""
     return [('backend_defaults', image_cache_opts)]

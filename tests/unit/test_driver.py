@@ -15,7 +15,8 @@
 
 from unittest import mock
 
-from cinder.tests.unit.volume.drivers.vmware import test_vmware_vmdk as upstream
+from cinder.tests.unit.volume.drivers.vmware import (
+    test_vmware_vmdk as upstream)
 
 from cinder_vmware_cache import driver
 from cinder_vmware_cache import exceptions

@@ -150,8 +150,8 @@ class LifecycleTestCase(testtools.TestCase):
 
     def test_evictions_by_total_size(self):
         pol = policy.CachePolicy(max_total_gb=5)
-        entries = [entry('a', size_gb=3, idle=3), entry('b', size_gb=3,
-                                                         idle=2),
+        entries = [entry('a', size_gb=3, idle=3),
+                   entry('b', size_gb=3, idle=2),
                    entry('c', size_gb=1, idle=1)]
         self.assertEqual(['a'], [e.image_id for e in pol.evictions(entries)])
 

@@ -37,12 +37,12 @@ IMAGE_BYTES = 3 * units.Mi
 
 
 def faults_url():
-    return 'https://%s:%s/vcsim/faults' % (os.environ['VCENTER_HOST'],
-                                          os.environ.get('VCENTER_PORT'))
+    return 'https://%s:%s/vcsim/faults' % (
+        os.environ['VCENTER_HOST'], os.environ.get('VCENTER_PORT'))
 
 
 def fault_api(method, body=None):
-    """The simulator's fault injection (shared/vcsim NOTES: Fault injection)."""
+    """Call the simulator's fault-injection API (see its NOTES.md)."""
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(faults_url(), data=data, method=method,
                                  headers={'Content-Type': 'application/json'})

@@ -11,13 +11,12 @@
 # under the License.
 
 
-import ddt
-from oslo_utils import timeutils
-
 from cinder.scheduler.filters import capacity_filter
 from cinder.scheduler import host_manager as stock
 from cinder.scheduler.weights import capacity as capacity_weigher
 from cinder.tests.unit import test
+import ddt
+from oslo_utils import timeutils
 
 from cinder_vmware_cache.scheduler import host_manager
 

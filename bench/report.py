@@ -1,0 +1,379 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Tables, targets, notes and the plot of a benchmark run."""
+
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import statistics
+import subprocess
+
+KINDS = ('stock', 'miss', 'hit', 'floor')
+PACKAGES = ('cinder', 'oslo.vmware', 'suds-community', 'pyvmomi', 'eventlet',
+            'tooz')
+GIB_MIB = 1024
+STOCK_HIT_MIN = 10.0
+HIT_FLOOR_MAX = 1.3
+MISS_STOCK_MAX = 1.3
+TARGET_N = 20
+
+
+# ---- header ------------------------------------------------------------
+def _read(path, key):
+    try:
+        with open(path) as stream:
+            for line in stream:
+                if line.startswith(key):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def _command(*argv):
+    try:
+        return subprocess.run(argv, capture_output=True, text=True,
+                              timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ''
+
+
+def _version(package):
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return 'not installed'
+
+
+def header(config, vcenter_about, top):
+    mem_kib = (_read('/proc/meminfo', 'MemTotal') or '0 kB').split()[0]
+    commit = _command('git', '-C', top, 'rev-parse', '--short', 'HEAD')
+    if commit and _command('git', '-C', top, 'status', '--porcelain'):
+        commit += ' plus uncommitted changes'
+    endpoint = '%s:%s' % (os.environ.get('VCENTER_HOST'),
+                          os.environ.get('VCENTER_PORT'))
+    return [
+        ('date', datetime.datetime.now(datetime.timezone.utc).strftime(
+            '%Y-%m-%d %H:%M UTC')),
+        ('machine', '%s; %s; %d CPUs; %.1f GiB RAM' % (
+            platform.platform(), _read('/proc/cpuinfo', 'model name'),
+            os.cpu_count(), int(mem_kib) / 1024.0 / 1024.0)),
+        ('python', platform.python_version()),
+        ('packages', ', '.join('%s %s' % (p, _version(p))
+                               for p in PACKAGES)),
+        ('qemu-img', (_command('qemu-img', '--version').splitlines() or
+                      ['not found'])[0]),
+        ('vCenter', '%s at %s' % (vcenter_about, endpoint)),
+        ('project', 'cinder_vmware_cache, commit %s' % (commit or '?')),
+        ('run', '%s: sizes %s MiB, %d repetitions, N %s, templates %s' % (
+            config['mode'], ','.join(map(str, config['sizes'])),
+            config['reps'], ','.join(map(str, config['ns'])),
+            ','.join(map(str, config['templates'])))),
+    ]
+
+
+# ---- numbers -----------------------------------------------------------
+def _median(values):
+    return statistics.median(values) if values else float('nan')
+
+
+def _ratio(a, b):
+    return a / b if b else float('nan')
+
+
+def summarize(create_rows):
+    """Medians per kind, and the ratios, for each size and disk type."""
+    out = []
+    for row in create_rows:
+        runs = row['runs']
+        med = {k: _median([m['seconds'] for m in runs[k]]) for k in KINDS}
+        calls = {k: _median([m['calls'] for m in runs[k]]) for k in KINDS}
+        out.append(dict(row, median=med, calls=calls,
+                        stock_hit=_ratio(med['stock'], med['hit']),
+                        miss_stock=_ratio(med['miss'], med['stock']),
+                        hit_floor=_ratio(med['hit'], med['floor'])))
+    return out
+
+
+def _phases(measurements):
+    """Median seconds per phase, plus SOAP and untimed remainders."""
+    names = sorted({p for m in measurements for p in m['phases']})
+    phases = {p: _median([m['phases'].get(p, 0.0) for m in measurements])
+              for p in names}
+    phases['(not in a timed phase)'] = _median(
+        [m['seconds'] - sum(m['phases'].values()) for m in measurements])
+    return phases
+
+
+def _methods(measurements):
+    names = sorted({n for m in measurements for n in m['methods']})
+    return {n: _median([m['methods'].get(n, 0) for m in measurements])
+            for n in names}
+
+
+# ---- text --------------------------------------------------------------
+def table(headers, rows):
+    cells = [list(headers)] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ['  '.join(c.rjust(w) if i else c.ljust(w)
+                       for i, (c, w) in enumerate(zip(r, widths)))
+             for r in cells]
+    lines.insert(1, '  '.join('-' * w for w in widths))
+    return '\n'.join(lines)
+
+
+def _s(value):
+    return '%.3f' % value
+
+
+def _x(value):
+    return '%.2fx' % value
+
+
+def _create_table(rows):
+    return table(
+        ('image', 'disk type', 'stock s', 'miss s', 'hit s', 'floor s',
+         'stock/hit', 'miss/stock', 'hit/floor', 'calls s/m/h/f'),
+        [('%d MiB' % r['size_mib'], r['disk_type'],
+          *[_s(r['median'][k]) for k in KINDS], _x(r['stock_hit']),
+          _x(r['miss_stock']), _x(r['hit_floor']),
+          '/'.join('%g' % r['calls'][k] for k in KINDS)) for r in rows])
+
+
+def _phase_table(row):
+    per_kind = {k: _phases(row['runs'][k]) for k in KINDS}
+    names = sorted({p for v in per_kind.values() for p in v},
+                   key=lambda p: (p.startswith('('), p))
+    body = [(p, *[_s(per_kind[k][p]) if p in per_kind[k] else '-'
+                  for k in KINDS]) for p in names]
+    body.append(('total', *[_s(row['median'][k]) for k in KINDS]))
+    body.append(('SOAP calls (count)', *['%g' % row['calls'][k]
+                                         for k in KINDS]))
+    body.append(('time inside SOAP calls', *[_s(_median(
+        [m['soap_seconds'] for m in row['runs'][k]])) for k in KINDS]))
+    return table(('%d MiB %s, median s' % (row['size_mib'],
+                                           row['disk_type']),) + KINDS, body)
+
+
+def _concurrency_table(rows):
+    return table(('N', 'wall s', 'slowest request s', 'downloads',
+                  'volumes created', 'failed', 'SOAP calls'),
+                 [(r['n'], _s(r['seconds']), _s(r['max_request_s']),
+                   r['downloads'], r['ok'], r['failed'], r['calls'])
+                  for r in rows])
+
+
+def _stats_table(rows):
+    return table(('cached templates', 'listed by cache', 'stats round trips',
+                  'stock driver round trips', 'stats s',
+                  're-list round trips', 'provisioned GiB'),
+                 [(r['templates'], r['listed'], r['calls'], r['stock_calls'],
+                   _s(r['seconds']), r['relist_calls'], r['provisioned_gb'])
+                  for r in rows])
+
+
+# ---- targets and notes -------------------------------------------------
+def _status(ok):
+    return 'MET' if ok else 'MISSED'
+
+
+def targets(summary, concurrency, stats):
+    """[(status, text)] for the five targets of the issue."""
+    out = []
+    at_gib = [r for r in summary if r['size_mib'] == GIB_MIB]
+    values = ', '.join('%s %s' % (r['disk_type'], _x(r['stock_hit']))
+                       for r in at_gib)
+    if at_gib:
+        out.append((_status(all(r['stock_hit'] >= STOCK_HIT_MIN
+                                for r in at_gib)),
+                    'stock/hit >= %gx at 1 GiB: %s' % (STOCK_HIT_MIN,
+                                                       values)))
+    else:
+        out.append(('n/a', 'stock/hit >= %gx at 1 GiB: 1 GiB not measured'
+                    % STOCK_HIT_MIN))
+    for key, limit, text in (('hit_floor', HIT_FLOOR_MAX, 'hit/floor'),
+                             ('miss_stock', MISS_STOCK_MAX, 'miss/stock')):
+        worst = max(summary, key=lambda r: r[key])
+        out.append((_status(worst[key] <= limit),
+                    '%s <= %g for every size: worst %s (%d MiB %s)' % (
+                        text, limit, _x(worst[key]), worst['size_mib'],
+                        worst['disk_type'])))
+    row = [r for r in concurrency if r['n'] == TARGET_N]
+    if row:
+        out.append((_status(row[0]['downloads'] == 1 and
+                            not row[0]['failed']),
+                    'one download for %d concurrent requests: %d '
+                    'download(s), %d failed' % (TARGET_N,
+                                                row[0]['downloads'],
+                                                row[0]['failed'])))
+    else:
+        last = concurrency[-1]
+        out.append(('n/a', 'one download for %d concurrent requests: not '
+                    'measured (N=%d: %d download(s))' % (
+                        TARGET_N, last['n'], last['downloads'])))
+    calls = sorted({r['calls'] for r in stats})
+    out.append(('n/a' if len(stats) < 2 else _status(len(calls) == 1),
+                'constant stats round trips: %s for %s templates' % (
+                    '/'.join(str(r['calls']) for r in stats),
+                    '/'.join(str(r['templates']) for r in stats))))
+    return out
+
+
+def _breakdown(row, kind):
+    phases = _phases(row['runs'][kind])
+    return ', '.join('%s %s' % (p, _s(v)) for p, v in
+                     sorted(phases.items(), key=lambda i: -i[1]) if v >= 5e-4)
+
+
+def _method_diff(row, kind, base):
+    a, b = _methods(row['runs'][kind]), _methods(row['runs'][base])
+    diff = {n: a.get(n, 0) - b.get(n, 0) for n in set(a) | set(b)}
+    return ', '.join('%s %+g' % (n, d) for n, d in sorted(diff.items()) if d)
+
+
+def notes(summary, concurrency, stats):
+    """Measured facts behind every missed target."""
+    out = []
+    for r in summary:
+        name = '%d MiB %s' % (r['size_mib'], r['disk_type'])
+        med = r['median']
+        if r['size_mib'] == GIB_MIB and r['stock_hit'] < STOCK_HIT_MIN:
+            out.append(
+                'stock/hit, %s: stock %s s, hit %s s, floor %s s. A hit as '
+                'fast as the floor would give stock/floor = %s. Stock: %s. '
+                'Hit: %s.' % (name, _s(med['stock']), _s(med['hit']),
+                              _s(med['floor']),
+                              _x(_ratio(med['stock'], med['floor'])),
+                              _breakdown(r, 'stock'), _breakdown(r, 'hit')))
+        if r['hit_floor'] > HIT_FLOOR_MAX:
+            out.append(
+                'hit/floor, %s: the hit takes %s s more than the floor '
+                '(%s s). Hit: %s. SOAP calls of the hit minus the floor: '
+                '%s.' % (name, _s(med['hit'] - med['floor']),
+                         _s(med['floor']), _breakdown(r, 'hit'),
+                         _method_diff(r, 'hit', 'floor')))
+        if r['miss_stock'] > MISS_STOCK_MAX:
+            out.append(
+                'miss/stock, %s: the miss takes %s s more than stock '
+                '(%s s). Miss: %s. Stock: %s.' % (
+                    name, _s(med['miss'] - med['stock']), _s(med['stock']),
+                    _breakdown(r, 'miss'), _breakdown(r, 'stock')))
+    for r in concurrency:
+        if r['downloads'] != 1 or r['failed']:
+            out.append('N=%d: %d download(s), %d request(s) failed (see '
+                       'the errors and bench.log).' % (
+                           r['n'], r['downloads'], r['failed']))
+    if len({r['calls'] for r in stats}) > 1:
+        out.extend('stats with %d templates: %d round trips: %s.' % (
+            r['templates'], r['calls'], ', '.join(
+                '%s %d' % i for i in sorted(r['methods'].items())))
+            for r in stats)
+    return out
+
+
+# ---- output ------------------------------------------------------------
+def render(results):
+    summary = summarize(results['create'])
+    largest = max(r['size_mib'] for r in summary)
+    parts = ['cinder_vmware_cache benchmark', '']
+    parts += ['%-9s %s' % item for item in results['header']]
+    parts += ['', 'Create time per volume (median of %d; calls = median '
+              'SOAP round trips)' % results['config']['reps'],
+              _create_table(summary), '',
+              'Where the time goes (largest image, medians)']
+    for row in summary:
+        if row['size_mib'] == largest:
+            parts += [_phase_table(row), '']
+    parts += ['Concurrent requests for one uncached %d MiB streamOptimized '
+              'image' % results['config']['sizes'][0],
+              _concurrency_table(results['concurrency']), '',
+              'Round trips of one stats refresh (get_volume_stats)',
+              _stats_table(results['stats']), '', 'Targets']
+    parts += ['  [%s] %s' % t for t in targets(
+        summary, results['concurrency'], results['stats'])]
+    facts = results['facts'] + notes(summary, results['concurrency'],
+                                     results['stats'])
+    parts += ['', 'Notes']
+    parts += ['  - %s' % f for f in facts + [
+        'Round trips are counted in this process (oslo.vmware transport): '
+        'other clients of the same vCenter do not change them, but they '
+        'do change times.',
+        'Run time %.0f s.' % results['seconds']]]
+    if results['errors']:
+        parts += ['', 'Errors'] + ['  - %s' % e for e in results['errors']]
+    return '\n'.join(parts)
+
+
+def plot(results, path):
+    """Write the PNG; return None, or why it was skipped."""
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        from matplotlib import pyplot
+    except ImportError:
+        return 'matplotlib is not installed'
+    summary = summarize(results['create'])
+    figure, axes = pyplot.subplots(2, 2, figsize=(12, 9))
+    for ax, disk_type in zip(axes[0], ('streamOptimized', 'preallocated')):
+        rows = [r for r in summary if r['disk_type'] == disk_type]
+        width = 0.2
+        for i, kind in enumerate(KINDS):
+            ax.bar([j + (i - 1.5) * width for j in range(len(rows))],
+                   [r['median'][kind] for r in rows], width, label=kind)
+        ax.set_xticks(range(len(rows)))
+        ax.set_xticklabels(['%d MiB' % r['size_mib'] for r in rows])
+        ax.set_yscale('log')
+        ax.set_ylabel('median create time (s)')
+        ax.set_title('create from %s image' % disk_type)
+        ax.legend()
+    conc = results['concurrency']
+    ax = axes[1][0]
+    ax.plot([r['n'] for r in conc], [r['seconds'] for r in conc], 'o-')
+    for r in conc:
+        ax.annotate('%d download(s)' % r['downloads'],
+                    (r['n'], r['seconds']))
+    ax.set_xlabel('concurrent requests (N)')
+    ax.set_ylabel('wall time (s)')
+    ax.set_title('N requests for one uncached image')
+    ax = axes[1][1]
+    stats = results['stats']
+    ax.plot([r['templates'] for r in stats], [r['calls'] for r in stats],
+            'o-', label='cache driver')
+    ax.plot([r['templates'] for r in stats],
+            [r['stock_calls'] for r in stats], 's--', label='stock driver')
+    ax.set_xscale('symlog', linthresh=10)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel('cached templates')
+    ax.set_ylabel('SOAP round trips')
+    ax.set_title('one stats refresh')
+    ax.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+    return None
+
+
+def write(results, out):
+    """Write results.json, report.txt and bench.png; return the text."""
+    with open(os.path.join(out, 'results.json'), 'w') as stream:
+        json.dump(results, stream, indent=1, default=str)
+    text = render(results)
+    png = os.path.join(out, 'bench.png')
+    skipped = plot(results, png)
+    text += '\n\n' + ('Plot skipped: %s.' % skipped if skipped
+                      else 'Plot: %s' % png)
+    with open(os.path.join(out, 'report.txt'), 'w') as stream:
+        stream.write(text + '\n')
+    return text

@@ -1,0 +1,95 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+
+"""Demo: volumes from an image with and without the image-template cache.
+
+Runs against the vCenter named by VCENTER_HOST (tools/with-vcenter.sh starts
+the local simulator when none is named), serves a small vmdk image the way
+Glance does, creates volumes through VMwareVcVmdkCacheDriver and prints
+which path each took and how long it took.
+"""
+
+import sys
+import time
+
+import cinder.tests.unit  # noqa: F401  (eventlet patching, objects)
+from oslo_utils import units
+
+from cinder_vmware_cache.testing import images
+from cinder_vmware_cache.testing import vcenter
+
+SCENARIO = [
+    ('no flag', {}),
+    ('use_image_cache=true (miss: fills)', {'use_image_cache': 'true'}),
+    ('use_image_cache=True (hit)', {'use_image_cache': 'True'}),
+    ('use_image_cache=yes (hit)', {'use_image_cache': 'yes'}),
+    ('use_image_cache=false', {'use_image_cache': 'false'}),
+]
+
+
+def main():
+    if not vcenter.endpoint():
+        print('Set VCENTER_HOST, or run: tools/with-vcenter.sh python '
+              'demo/run_demo.py', file=sys.stderr)
+        return 2
+    driver = vcenter.make_driver('demo', enable_image_cache=True)
+    cache = driver._image_cache
+    service = images.LocalImageService()
+    image_id = service.add(images.make_vmdk(images.scratch_dir(),
+                                            32 * units.Mi),
+                           virtual_size=32 * units.Mi)
+    ctx = vcenter.user_context('demo-project')
+    rows, backings = [], []
+    try:
+        for label, metadata in SCENARIO:
+            volume = vcenter.new_volume(ctx, 1, metadata)
+            before = service.downloads.get(image_id, 0)
+            cached_before = len(cache.entries())
+            start = time.monotonic()
+            driver.clone_image(ctx, volume, None,
+                               service.show(ctx, image_id), service)
+            seconds = time.monotonic() - start
+            backing = driver.volumeops.get_backing(volume.name, volume.id)
+            backings.append(backing)
+            downloaded = service.downloads.get(image_id, 0) - before
+            if not downloaded:
+                path = 'clone of cached template'
+            elif len(cache.entries()) > cached_before:
+                path = 'cache fill + clone'
+            else:
+                path = 'download (stock path)'
+            rows.append((volume.name, label, path, downloaded, seconds))
+        entries = cache.entries()
+        stats = driver.get_volume_stats(refresh=True)
+    finally:
+        for backing in backings:
+            if backing:
+                driver.volumeops.delete_backing(backing)
+        cache.purge(expired_only=False)
+        cache.stop()
+    print('%-44s %-36s %-26s %9s %8s' % ('volume', 'request', 'path taken',
+                                         'downloads', 'seconds'))
+    for name, label, path, downloaded, seconds in rows:
+        print('%-44s %-36s %-26s %9d %8.2f' % (name, label, path, downloaded,
+                                               seconds))
+    print()
+    print('templates in OpenStack/Project (demo_image_cache)/Volumes: %s' %
+          ', '.join(e.name for e in entries))
+    print('extra_provisioned_capacity_gb reported: %s' %
+          stats['extra_provisioned_capacity_gb'])
+    print('cleaned up: volumes and templates deleted')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
