@@ -134,8 +134,17 @@ class ImageTemplateCache(object):
                 with excutils.save_and_reraise_exception():
                     self._delete(entry, locked=True)
         if filled:
+            self._enforce_caps()
+
+    def _enforce_caps(self):
+        # The volume exists by now: a failure here must not fail it.
+        try:
             self._refresh(self.inventory.list_entries())
             self._evict(self.policy.evictions(self._entries.values()))
+        except Exception:
+            LOG.warning("Could not apply the image cache caps of backend "
+                        "%s after a fill; the purge task retries.",
+                        self.backend, exc_info=True)
 
     def _fill(self, context, volume, image_service, meta):
         """Import the image once, under a partial name, then publish it."""

@@ -11,6 +11,8 @@
 # under the License.
 
 
+import dataclasses
+import datetime
 from unittest import mock
 
 from oslo_utils import units
@@ -139,6 +141,26 @@ class CacheTestCase(testtools.TestCase):
         # Shared first, then exclusive for the fill.
         self.assertEqual([True, False], [c.kwargs['shared'] for c in
                                          self.lock.acquire.call_args_list])
+
+    def test_caps_failure_after_fill_keeps_the_volume(self):
+        self.inventory.find_ready.return_value = None
+        self.inventory.disk_size.return_value = units.Gi
+        self.inventory.list_entries.side_effect = vexc.VimException('down')
+        self.assertTrue(self.create())
+        self.driver.volumeops.delete_backing.assert_not_called()
+
+    def test_miss_evicts_lru_beyond_caps(self):
+        self.cache.policy = policy.CachePolicy(enabled=True, max_count=1)
+        old = policy.CacheEntry('old', 'image-old', 'vm-old', True,
+                                size_bytes=units.Gi,
+                                last_used=datetime.datetime(2020, 1, 1))
+        self.inventory.find_ready.return_value = None
+        self.inventory.disk_size.return_value = units.Gi
+        self.inventory.list_entries.return_value = [
+            old, dataclasses.replace(entry(ref='vm-new', size=units.Gi),
+                                     last_used=datetime.datetime.now())]
+        self.assertTrue(self.create())
+        self.inventory.delete.assert_called_once_with('vm-old')
 
     def test_miss_removes_unready_template_first(self):
         broken = entry(ready=False, ref='vm-9')
