@@ -11,108 +11,18 @@
 # under the License.
 
 
-"""The cache against a real vSphere API (the simulator, or a vCenter).
-
-The endpoint comes from the environment (see cinder_vmware_cache.testing.
-vcenter); without one every test here is skipped and says why.
-"""
-
 import json
-import os
-import ssl
 import time
-import urllib.request
-import uuid
 
 from cinder import exception
 from oslo_utils import units
-from oslo_vmware import vim_util
-import testtools
 
 from cinder_vmware_cache import inventory
-from cinder_vmware_cache.testing import images
 from cinder_vmware_cache.testing import vcenter
-
-IMAGE_BYTES = 3 * units.Mi
-
-
-def faults_url():
-    return 'https://%s:%s/vcsim/faults' % (
-        os.environ['VCENTER_HOST'], os.environ.get('VCENTER_PORT'))
+from tests.vcsim import base
 
 
-def fault_api(method, body=None):
-    """Call the simulator's fault-injection API (see its NOTES.md)."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(faults_url(), data=data, method=method,
-                                 headers={'Content-Type': 'application/json'})
-    ctx = ssl._create_unverified_context()
-    with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
-        return json.loads(resp.read() or b'null')
-
-
-class SimulatorTestCase(testtools.TestCase):
-    backend = None
-    overrides = {}
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        if not vcenter.endpoint():
-            raise cls.skipException(
-                'no vCenter: set VCENTER_HOST (tools/with-vcenter.sh starts '
-                'the simulator and sets it)')
-        cls.backend = 'sim%s' % uuid.uuid4().hex[:6]
-        cls.driver = vcenter.make_driver(cls.backend, enable_image_cache=True,
-                                         **cls.overrides)
-        cls.cache = cls.driver._image_cache
-        cls.images = images.LocalImageService()
-        cls.image_dir = images.scratch_dir()
-        cls.ctx = vcenter.user_context('project-a')
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.backend:
-            cls.cache.stop()
-            cls.cache.purge(expired_only=False)
-        super().tearDownClass()
-
-    def setUp(self):
-        super().setUp()
-        self.vops = self.driver.volumeops
-        self.addCleanup(self.cache.purge, expired_only=False)
-
-    def add_image(self, **kw):
-        path = images.make_vmdk(self.image_dir, IMAGE_BYTES)
-        return self.images.add(path, virtual_size=IMAGE_BYTES, **kw)
-
-    def create(self, image_id, metadata=None, size=1, ctx=None):
-        ctx = ctx or self.ctx
-        volume = vcenter.new_volume(ctx, size, metadata)
-        result = self.driver.clone_image(ctx, volume, None,
-                                         self.images.show(ctx, image_id),
-                                         self.images)
-        self.assertEqual((None, True), result)
-        backing = self.vops.get_backing(volume.name, volume.id)
-        self.assertIsNotNone(backing, 'volume has no backing')
-        self.addCleanup(self.vops.delete_backing, backing)
-        return volume, backing
-
-    def prop(self, ref, name):
-        return self.driver.session.invoke_api(
-            vim_util, 'get_object_property', self.driver.session.vim, ref,
-            name)
-
-    def extra_config(self, ref):
-        options = self.prop(ref, 'config.extraConfig')
-        return {o.key: o.value for o in getattr(options, 'OptionValue', [])}
-
-    def entries(self):
-        inv = self.cache.inventory
-        return inv.list_entries(inv.discover_folders())
-
-
-class CreateFromImageTestCase(SimulatorTestCase):
+class CreateFromImageTestCase(base.SimulatorTestCase):
 
     def test_without_flag_is_stock_path(self):
         image_id = self.add_image()
@@ -206,19 +116,12 @@ class CreateFromImageTestCase(SimulatorTestCase):
         self.assertEqual([used], [e.image_id for e in self.entries()])
 
 
-class FillFailureTestCase(SimulatorTestCase):
-
-    def setUp(self):
-        super().setUp()
-        try:
-            fault_api('DELETE')
-        except OSError as exc:
-            self.skipTest('fault injection needs the simulator: %s' % exc)
-        self.addCleanup(fault_api, 'DELETE')
+class FillFailureTestCase(base.FaultsTestCase):
 
     def test_publish_failure_falls_back_and_leaves_no_orphan(self):
-        fault_api('POST', {'method': 'MarkAsTemplate', 'action': 'fault',
-                           'fault': 'InvalidState', 'count': 1})
+        base.fault_api('POST', {'method': 'MarkAsTemplate',
+                                'action': 'fault', 'fault': 'InvalidState',
+                                'count': 1})
         image_id = self.add_image()
         volume, backing = self.create(image_id, {'use_image_cache': 'true'})
         # Filled once (failed at publish), then the normal path downloaded.
@@ -232,8 +135,9 @@ class FillFailureTestCase(SimulatorTestCase):
     def test_clone_failure_drops_template(self):
         image_id = self.add_image()
         self.create(image_id, {'use_image_cache': 'true'})
-        fault_api('POST', {'method': 'CloneVM_Task', 'action': 'task_error',
-                           'fault': 'FileNotFound', 'count': 1})
+        base.fault_api('POST', {'method': 'CloneVM_Task',
+                                'action': 'task_error',
+                                'fault': 'FileNotFound', 'count': 1})
         volume, backing = self.create(image_id, {'use_image_cache': 'true'})
         self.assertEqual(volume.name, self.prop(backing, 'name'))
         self.assertEqual([], self.entries())
