@@ -210,7 +210,14 @@ class ImageTemplateCache(object):
         self._entries = {e.key: e for e in entries}
 
     def entries(self):
+        """The entries of the last listing, kept current by our changes."""
         return list(self._entries.values())
+
+    def list_all(self):
+        """List every cache VM of the backend afresh (all datacenters)."""
+        self._refresh(self.inventory.list_entries(
+            self.inventory.discover_folders()))
+        return self.entries()
 
     def provisioned_gb(self):
         """The cache's size for the scheduler, from the last listing."""

@@ -47,6 +47,11 @@ class VMwareVcVmdkCacheDriver(vmdk.VMwareVcVmdkDriver):
         return vmdk.vmdk_opts + opts.image_cache_opts
 
     @property
+    def image_cache(self):
+        """The backend's ImageTemplateCache (None before do_setup)."""
+        return self._image_cache
+
+    @property
     def backend_name(self):
         return (self.configuration.safe_get('volume_backend_name') or
                 self.__class__.__name__)

@@ -226,22 +226,35 @@ class TemplateInventory(object):
 
     # ---- writing -------------------------------------------------------
     def ensure_last_used_field(self):
-        if self._field_key is not None:
-            return self._field_key
-        vim = self._session.vim
-        cfm = vim.service_content.customFieldsManager
-        try:
-            field = self._session.invoke_api(
-                vim, 'AddCustomFieldDef', cfm, name=LAST_USED_FIELD,
-                moType='VirtualMachine')
-            self._field_key = field.key
-        except vexc.DuplicateName:
-            fields = self._session.invoke_api(
-                vim_util, 'get_object_property', vim, cfm, 'field')
-            for field in getattr(fields, 'CustomFieldDef', []):
-                if field.name == LAST_USED_FIELD:
-                    self._field_key = field.key
+        """Key of the last-use custom field; defined once per vCenter.
+
+        The definitions are read first, so a restart neither writes to
+        vCenter nor trips over DuplicateName.
+        """
+        if self._field_key is None:
+            self._field_key = self._find_field() or self._add_field()
         return self._field_key
+
+    def _find_field(self):
+        vim = self._session.vim
+        fields = self._session.invoke_api(
+            vim_util, 'get_object_property', vim,
+            vim.service_content.customFieldsManager, 'field')
+        for field in getattr(fields, 'CustomFieldDef', None) or []:
+            if field.name == LAST_USED_FIELD:
+                return field.key
+        return None
+
+    def _add_field(self):
+        vim = self._session.vim
+        try:
+            return self._session.invoke_api(
+                vim, 'AddCustomFieldDef',
+                vim.service_content.customFieldsManager,
+                name=LAST_USED_FIELD, moType='VirtualMachine').key
+        except vexc.DuplicateName:
+            # Another host defined it in between.
+            return self._find_field()
 
     def touch(self, vm, when=None):
         """Record a use; works on templates, unlike ReconfigVM."""
