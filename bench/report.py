@@ -70,6 +70,8 @@ def header(config, vcenter_about, top):
         ('machine', '%s; %s; %d CPUs; %.1f GiB RAM' % (
             platform.platform(), _read('/proc/cpuinfo', 'model name'),
             os.cpu_count(), int(mem_kib) / 1024.0 / 1024.0)),
+        ('load', '%.2f %.2f %.2f (1, 5, 15 min averages) at the start'
+         % os.getloadavg()),
         ('python', platform.python_version()),
         ('packages', ', '.join('%s %s' % (p, _version(p))
                                for p in PACKAGES)),
@@ -77,7 +79,7 @@ def header(config, vcenter_about, top):
                       ['not found'])[0]),
         ('vCenter', '%s at %s' % (vcenter_about, endpoint)),
         ('project', 'cinder_vmware_cache, commit %s' % (commit or '?')),
-        ('run', '%s: sizes %s MiB, %d repetitions, N %s, templates %s' % (
+        ('run', '%s: sizes %s MiB, repetitions %d, N %s, templates %s' % (
             config['mode'], ','.join(map(str, config['sizes'])),
             config['reps'], ','.join(map(str, config['ns'])),
             ','.join(map(str, config['templates'])))),
@@ -93,14 +95,14 @@ def _ratio(a, b):
     return a / b if b else float('nan')
 
 
-def summarize(create_rows):
-    """Medians per kind, and the ratios, for each size and disk type."""
+def summarize(create_rows, stat=_median):
+    """Times per kind (median by default), and the ratios, for each row."""
     out = []
     for row in create_rows:
         runs = row['runs']
-        med = {k: _median([m['seconds'] for m in runs[k]]) for k in KINDS}
+        med = {k: stat([m['seconds'] for m in runs[k]]) for k in KINDS}
         calls = {k: _median([m['calls'] for m in runs[k]]) for k in KINDS}
-        out.append(dict(row, median=med, calls=calls,
+        out.append(dict(row, time=med, calls=calls,
                         stock_hit=_ratio(med['stock'], med['hit']),
                         miss_stock=_ratio(med['miss'], med['stock']),
                         hit_floor=_ratio(med['hit'], med['floor'])))
@@ -142,14 +144,17 @@ def _x(value):
     return '%.2fx' % value
 
 
-def _create_table(rows):
-    return table(
-        ('image', 'disk type', 'stock s', 'miss s', 'hit s', 'floor s',
-         'stock/hit', 'miss/stock', 'hit/floor', 'calls s/m/h/f'),
-        [('%d MiB' % r['size_mib'], r['disk_type'],
-          *[_s(r['median'][k]) for k in KINDS], _x(r['stock_hit']),
-          _x(r['miss_stock']), _x(r['hit_floor']),
-          '/'.join('%g' % r['calls'][k] for k in KINDS)) for r in rows])
+def _create_table(rows, calls=True):
+    headers = ('image', 'disk type', 'stock s', 'miss s', 'hit s',
+               'floor s', 'stock/hit', 'miss/stock', 'hit/floor')
+    body = [['%d MiB' % r['size_mib'], r['disk_type'],
+             *[_s(r['time'][k]) for k in KINDS], _x(r['stock_hit']),
+             _x(r['miss_stock']), _x(r['hit_floor'])] for r in rows]
+    if calls:
+        headers += ('calls s/m/h/f',)
+        for line, r in zip(body, rows):
+            line.append('/'.join('%g' % r['calls'][k] for k in KINDS))
+    return table(headers, body)
 
 
 def _phase_table(row):
@@ -158,7 +163,10 @@ def _phase_table(row):
                    key=lambda p: (p.startswith('('), p))
     body = [(p, *[_s(per_kind[k][p]) if p in per_kind[k] else '-'
                   for k in KINDS]) for p in names]
-    body.append(('total', *[_s(row['median'][k]) for k in KINDS]))
+    body.append(('total', *[_s(row['time'][k]) for k in KINDS]))
+    body.append(('total, min-max', *['%.2f-%.2f' % (
+        min(m['seconds'] for m in row['runs'][k]),
+        max(m['seconds'] for m in row['runs'][k])) for k in KINDS]))
     body.append(('SOAP calls (count)', *['%g' % row['calls'][k]
                                          for k in KINDS]))
     body.append(('time inside SOAP calls', *[_s(_median(
@@ -231,10 +239,13 @@ def targets(summary, concurrency, stats):
     return out
 
 
-def _breakdown(row, kind):
-    phases = _phases(row['runs'][kind])
+def _listing(phases):
     return ', '.join('%s %s' % (p, _s(v)) for p, v in
                      sorted(phases.items(), key=lambda i: -i[1]) if v >= 5e-4)
+
+
+def _breakdown(row, kind):
+    return _listing(_phases(row['runs'][kind]))
 
 
 def _method_diff(row, kind, base):
@@ -248,28 +259,49 @@ def notes(summary, concurrency, stats):
     out = []
     for r in summary:
         name = '%d MiB %s' % (r['size_mib'], r['disk_type'])
-        med = r['median']
+        med = r['time']
         if r['size_mib'] == GIB_MIB and r['stock_hit'] < STOCK_HIT_MIN:
             out.append(
                 'stock/hit, %s: stock %s s, hit %s s, floor %s s. A hit as '
-                'fast as the floor would give stock/floor = %s. Stock: %s. '
-                'Hit: %s.' % (name, _s(med['stock']), _s(med['hit']),
-                              _s(med['floor']),
-                              _x(_ratio(med['stock'], med['floor'])),
-                              _breakdown(r, 'stock'), _breakdown(r, 'hit')))
+                'fast as the floor would give stock/floor = %s. Image MiB '
+                'per second: stock %.0f, floor %.0f. Stock: %s. Hit: %s.'
+                % (name, _s(med['stock']), _s(med['hit']), _s(med['floor']),
+                   _x(_ratio(med['stock'], med['floor'])),
+                   _ratio(r['size_mib'], med['stock']),
+                   _ratio(r['size_mib'], med['floor']),
+                   _breakdown(r, 'stock'), _breakdown(r, 'hit')))
         if r['hit_floor'] > HIT_FLOOR_MAX:
+            hit = _phases(r['runs']['hit'])
             out.append(
-                'hit/floor, %s: the hit takes %s s more than the floor '
-                '(%s s). Hit: %s. SOAP calls of the hit minus the floor: '
-                '%s.' % (name, _s(med['hit'] - med['floor']),
-                         _s(med['floor']), _breakdown(r, 'hit'),
-                         _method_diff(r, 'hit', 'floor')))
+                'hit/floor, %s: hit %s s, floor %s s. The clone_backing of '
+                'the hit took %s s; the rest of the hit: %s. The hit made '
+                'these SOAP calls more than the floor: %s.' % (
+                    name, _s(med['hit']), _s(med['floor']),
+                    _s(hit.pop('clone_backing', 0.0)), _listing(hit),
+                    _method_diff(r, 'hit', 'floor')))
         if r['miss_stock'] > MISS_STOCK_MAX:
+            miss = _phases(r['runs']['miss'])
+            stock = _phases(r['runs']['stock'])
+            imports = max(stock, key=stock.get)
             out.append(
-                'miss/stock, %s: the miss takes %s s more than stock '
-                '(%s s). Miss: %s. Stock: %s.' % (
-                    name, _s(med['miss'] - med['stock']), _s(med['stock']),
-                    _breakdown(r, 'miss'), _breakdown(r, 'stock')))
+                'miss/stock, %s: miss %s s, stock %s s. The miss imported '
+                'the image (copy_image_to_volume %s s; stock: %s %s s), '
+                'then cloned the volume from the new template '
+                '(clone_backing %s s); the rest of the miss: %s.' % (
+                    name, _s(med['miss']), _s(med['stock']),
+                    _s(miss.pop('copy_image_to_volume', 0.0)), imports,
+                    _s(stock[imports]), _s(miss.pop('clone_backing', 0.0)),
+                    _listing(miss)))
+    largest = max(r['size_mib'] for r in summary)
+    for r in [r for r in summary if r['size_mib'] == largest]:
+        clones = sorted(m['phases'].get('clone_backing', 0.0)
+                        for k in ('miss', 'hit', 'floor')
+                        for m in r['runs'][k])
+        out.append('clone_backing of the %d MiB %s template (the clone '
+                   'of the miss, the hit and the floor; %d clones): %s-%s '
+                   's, median %s s.' % (
+                       r['size_mib'], r['disk_type'], len(clones),
+                       _s(clones[0]), _s(clones[-1]), _s(_median(clones))))
     for r in concurrency:
         if r['downloads'] != 1 or r['failed']:
             out.append('N=%d: %d download(s), %d request(s) failed (see '
@@ -288,11 +320,16 @@ def render(results):
     summary = summarize(results['create'])
     largest = max(r['size_mib'] for r in summary)
     parts = ['cinder_vmware_cache benchmark', '']
-    parts += ['%-9s %s' % item for item in results['header']]
+    parts += ['%-9s %s' % tuple(item) for item in results['header']]
     parts += ['', 'Create time per volume (median of %d; calls = median '
               'SOAP round trips)' % results['config']['reps'],
-              _create_table(summary), '',
-              'Where the time goes (largest image, medians)']
+              _create_table(summary), '']
+    if results['config']['reps'] > 1:
+        parts += ['The same with the fastest of the %d repetitions'
+                  % results['config']['reps'],
+                  _create_table(summarize(results['create'], min), False),
+                  '']
+    parts += ['Where the time goes (largest image, medians)']
     for row in summary:
         if row['size_mib'] == largest:
             parts += [_phase_table(row), '']
@@ -331,7 +368,7 @@ def plot(results, path):
         width = 0.2
         for i, kind in enumerate(KINDS):
             ax.bar([j + (i - 1.5) * width for j in range(len(rows))],
-                   [r['median'][kind] for r in rows], width, label=kind)
+                   [r['time'][kind] for r in rows], width, label=kind)
         ax.set_xticks(range(len(rows)))
         ax.set_xticklabels(['%d MiB' % r['size_mib'] for r in rows])
         ax.set_yscale('log')
@@ -344,6 +381,7 @@ def plot(results, path):
     for r in conc:
         ax.annotate('%d download(s)' % r['downloads'],
                     (r['n'], r['seconds']))
+    ax.set_xticks([r['n'] for r in conc])
     ax.set_xlabel('concurrent requests (N)')
     ax.set_ylabel('wall time (s)')
     ax.set_title('N requests for one uncached image')
@@ -354,7 +392,8 @@ def plot(results, path):
     ax.plot([r['templates'] for r in stats],
             [r['stock_calls'] for r in stats], 's--', label='stock driver')
     ax.set_xscale('symlog', linthresh=10)
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, 2 + max([r['calls'] for r in stats] +
+                           [r['stock_calls'] for r in stats] + [0]))
     ax.set_xlabel('cached templates')
     ax.set_ylabel('SOAP round trips')
     ax.set_title('one stats refresh')

@@ -24,6 +24,7 @@ import functools
 import logging
 import os
 import shutil
+import socket
 import sys
 import time
 import uuid
@@ -32,6 +33,8 @@ import warnings
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TOP)
 warnings.filterwarnings('ignore', message='(?s).*Eventlet is deprecated')
+# Every request to a simulator without a certificate would warn.
+warnings.filterwarnings('ignore', message='Unverified HTTPS request')
 
 # Importing bench first applies cinder's eventlet monkey patching (see
 # bench/__init__.py), which must precede oslo_vmware and cinder.volume.
@@ -43,6 +46,7 @@ from cinder.volume.drivers.vmware import volumeops
 import eventlet
 from oslo_config import cfg
 from oslo_utils import units
+from oslo_vmware import exceptions as vexc
 from oslo_vmware import vim_util
 
 from cinder_vmware_cache import driver as cache_driver
@@ -58,6 +62,8 @@ PROFILES = {
               'templates': [0, 10]},
 }
 DISK_TYPES = ('streamOptimized', 'preallocated')
+# Alternate orders, so no kind always runs right after the same other one.
+ORDERS = (('stock', 'miss', 'hit', 'floor'), ('miss', 'floor', 'hit', 'stock'))
 CACHE_BACKEND = 'bench_cache'
 STOCK_BACKEND = 'bench_stock'
 PROJECT = 'cvc-bench'
@@ -89,11 +95,12 @@ class Bench(object):
         self.cache_drv = vcenter.make_driver(
             CACHE_BACKEND, enable_image_cache=True,
             driver_class=cache_driver.VMwareVcVmdkCacheDriver)
-        self.cache = self.cache_drv._image_cache
+        self.cache = self.cache_drv.image_cache
         # No periodic purge: it would add round trips to the counts.
         self.cache.stop()
         self.stock_drv = vcenter.make_driver(
             STOCK_BACKEND, driver_class=vmdk.VMwareVcVmdkDriver)
+        self.refresh_datastores()
         stale = self.cache.purge(expired_only=False)
         wrap = self.probe.wrap
         wrap(self.cache_drv, ['_select_ds_for_volume', 'copy_image_to_volume',
@@ -119,17 +126,36 @@ class Bench(object):
         for ref in self.clones:
             self.cache_drv.volumeops.delete_backing(ref)
         self.volumes, self.clones = [], []
+        self.refresh_datastores()
+
+    def refresh_datastores(self):
+        """Have vCenter re-read the free space of every datastore.
+
+        The simulator does not give the space of a destroyed VM's disks back
+        to summary.freeSpace; without a refresh, the volumes of a full run
+        use it up and datastore selection fails (NoValidDatastore).
+        """
+        session = self.cache_drv.session
+        result = session.invoke_api(vim_util, 'get_objects', session.vim,
+                                    'Datastore', 100)
+        with vim_util.WithRetrieval(session.vim, result) as objects:
+            refs = [ds.obj for ds in objects]
+        for ref in refs:
+            try:
+                session.invoke_api(session.vim, 'RefreshDatastore', ref)
+            except vexc.VimException:
+                LOG.warning('RefreshDatastore failed on %s', ref,
+                            exc_info=True)
 
     def cleanup(self):
         """Delete what the run made in vCenter; return what is left."""
         if self.cache_drv is None:
             return []
         self.delete_volumes()
-        inventory = self.cache.inventory
-        refs = [e.ref for e in inventory.list_entries(
-            inventory.discover_folders())]
-        list(eventlet.GreenPool(POOL).imap(inventory.delete, refs))
-        left = inventory.list_entries(inventory.discover_folders())
+        refs = [e.ref for e in self.cache.list_all()]
+        list(eventlet.GreenPool(POOL).imap(self.cache.inventory.delete,
+                                           refs))
+        left = self.cache.list_all()
         for project in (PROJECT, inv.project_name(CACHE_BACKEND)):
             self._delete_project_folder(project)
         return ['cache VM %s' % e.name for e in left]
@@ -181,17 +207,24 @@ class Bench(object):
         self.volumes.append((drv, volume))
         return volume
 
-    def create(self, drv, image_id, cached):
-        volume = self.new_volume(drv, cached)
-        drv.clone_image(self.ctx, volume, None,
-                        self.svc.show(self.ctx, image_id), self.svc)
-        if drv.volumeops.get_backing(volume.name, volume.id) is None:
-            raise BenchError('volume %s has no backing' % volume.id)
+    def measure(self, kind, image_id, label):
+        # Flush the page cache first, so that writing back what the last
+        # step wrote is not timed as part of this one.
+        os.sync()
+        if kind == 'floor':
+            return self.measured_floor(self.template(image_id))
+        drv = self.stock_drv if kind == 'stock' else self.cache_drv
+        return self.measured_create(kind, drv, image_id, label)
 
     def measured_create(self, kind, drv, image_id, label):
+        volume = self.new_volume(drv, kind != 'stock')
         before = self.svc.downloads.get(image_id, 0)
         with self.probe.measure() as m:
-            self.create(drv, image_id, kind != 'stock')
+            drv.clone_image(self.ctx, volume, None,
+                            self.svc.show(self.ctx, image_id), self.svc)
+        if drv.volumeops.get_backing(volume.name, volume.id) is None:
+            raise BenchError('%s %s: volume %s has no backing'
+                             % (label, kind, volume.id))
         downloads = self.svc.downloads.get(image_id, 0) - before
         if downloads != (0 if kind == 'hit' else 1):
             self.errors.append('%s %s: %d downloads' % (label, kind,
@@ -226,14 +259,9 @@ class Bench(object):
                 for rep in range(reps):
                     print('  %s, repetition %d/%d' % (label, rep + 1, reps),
                           flush=True)
-                    runs['stock'].append(self.measured_create(
-                        'stock', self.stock_drv, image_id, label))
-                    runs['miss'].append(self.measured_create(
-                        'miss', self.cache_drv, image_id, label))
-                    entry = self.template(image_id)
-                    runs['hit'].append(self.measured_create(
-                        'hit', self.cache_drv, image_id, label))
-                    runs['floor'].append(self.measured_floor(entry))
+                    for kind in ORDERS[rep % len(ORDERS)]:
+                        runs[kind].append(self.measure(kind, image_id,
+                                                       label))
                     self.delete_volumes()
                     self.evict(image_id)
                 rows.append({'size_mib': size, 'disk_type': disk_type,
@@ -293,11 +321,14 @@ class Bench(object):
                 stats = self.cache_drv.get_volume_stats(refresh=True)
             with self.probe.measure(phases=False) as stock:
                 self.stock_drv.get_volume_stats(refresh=True)
+            listed = sum(1 for e in self.cache.entries() if e.ready)
+            if listed != count:
+                self.errors.append('the cache lists %d of %d templates'
+                                   % (listed, count))
             rows.append({
-                'templates': count, 'calls': m.calls, 'seconds': m.seconds,
-                'methods': dict(m.methods), 'stock_calls': stock.calls,
-                'listed': sum(1 for e in self.cache.entries() if e.ready),
-                'relist_calls': relist.calls,
+                'templates': count, 'listed': listed, 'calls': m.calls,
+                'seconds': m.seconds, 'methods': dict(m.methods),
+                'stock_calls': stock.calls, 'relist_calls': relist.calls,
                 'provisioned_gb': stats.get(cache_driver.STATS_KEY)})
         return rows
 
@@ -337,7 +368,7 @@ def parse_args(argv):
     return args, config
 
 
-def run(config, out, errors):
+def run(config, errors):
     probe = probe_mod.Probe()
     probe.install()
     bench = Bench(probe, errors)
@@ -368,6 +399,9 @@ def run(config, out, errors):
             probe.uninstall()
             _stop_coordination()
     results['seconds'] = time.monotonic() - started
+    results['facts'].append('Load average at the end: %.2f %.2f %.2f (1, 5, '
+                            '15 min); the machine has %d CPUs.'
+                            % (os.getloadavg() + (os.cpu_count(),)))
     return results
 
 
@@ -389,14 +423,22 @@ def main(argv=None):
               '(or run it through tools/with-vcenter.sh)'
               % ', '.join(missing), file=sys.stderr)
         return 2
+    host, port = os.environ['VCENTER_HOST'], os.environ['VCENTER_PORT']
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except (OSError, ValueError) as exc:
+        print('error: no vCenter at %s:%s (%s)' % (host, port, exc),
+              file=sys.stderr)
+        return 2
     os.makedirs(args.out, exist_ok=True)
     log_path = os.path.join(args.out, 'bench.log')
     logging.basicConfig(filename=log_path, filemode='w', level=logging.INFO,
                         format='%(asctime)s %(levelname)s %(name)s '
-                               '%(message)s')
+                               '%(message)s', force=True)
+    logging.captureWarnings(True)
     errors = []
     try:
-        results = run(config, args.out, errors)
+        results = run(config, errors)
     except Exception as exc:
         LOG.exception('benchmark failed')
         print('error: the benchmark failed: %s: %s (details in %s)'
