@@ -22,8 +22,9 @@ Cached templates are not cinder volumes, so the volume manager's
 ``allocated_capacity_gb`` misses them. A backend that reports
 ``extra_provisioned_capacity_gb`` has it added to each pool's
 ``provisioned_capacity_gb``, which the capacity filter and weigher use.
-Backends that do not report the key are treated exactly as by the stock
-host manager.
+The pool's reported capabilities carry the same sum, so pool listings show
+what the capacity filter and weigher see. Backends that do not report the
+key are treated exactly as by the stock host manager.
 """
 
 from cinder.scheduler import host_manager
@@ -38,11 +39,16 @@ class PoolState(host_manager.PoolState):
         stale = bool(capability and self.updated and
                      self.updated > capability.get('timestamp', self.updated))
         super().update_from_volume_capability(capability, service)
-        if stale or not capability:
+        if stale or not capability or EXTRA_KEY not in capability:
             return
         extra = capability.get(EXTRA_KEY) or 0
         if isinstance(extra, (int, float)) and extra > 0:
             self.provisioned_capacity_gb += extra
+        # Pool reports (get-pools, "openstack volume backend pool list")
+        # show the capabilities: let them show what the filters use.
+        shown = dict(self.capabilities)
+        shown['provisioned_capacity_gb'] = self.provisioned_capacity_gb
+        self.capabilities = host_manager.ReadOnlyDict(shown)
 
 
 class BackendState(host_manager.BackendState):

@@ -11,6 +11,8 @@
 # under the License.
 
 
+from unittest import mock
+
 from cinder.scheduler.filters import capacity_filter
 from cinder.scheduler import host_manager as stock
 from cinder.scheduler.weights import capacity as capacity_weigher
@@ -51,6 +53,23 @@ class HostManagerTestCase(test.TestCase):
         pool = self.backend(host_manager.BackendState, capability(extra))
         self.assertEqual(expected, pool.provisioned_capacity_gb)
 
+    def test_pool_report_shows_the_sum(self):
+        pool = self.backend(host_manager.BackendState, capability(30))
+        self.assertEqual(80, pool.capabilities['provisioned_capacity_gb'])
+        self.assertEqual(30,
+                         pool.capabilities['extra_provisioned_capacity_gb'])
+
+    def test_get_pools_reports_the_sum(self):
+        manager = host_manager.HostManager()
+        state = host_manager.BackendState('h@vmw', None)
+        state.update_from_volume_capability(capability(30))
+        manager.backend_state_map = {'h@vmw': state}
+        with mock.patch.object(manager, '_update_backend_state_map'):
+            pools = manager.get_pools(mock.sentinel.ctx)
+        self.assertEqual(['h@vmw#vmw'], [p['name'] for p in pools])
+        self.assertEqual(80,
+                         pools[0]['capabilities']['provisioned_capacity_gb'])
+
     def test_without_key_same_as_stock(self):
         cap = capability()
         ours = self.backend(host_manager.BackendState, cap)
@@ -58,6 +77,7 @@ class HostManagerTestCase(test.TestCase):
         for attr in ('provisioned_capacity_gb', 'allocated_capacity_gb',
                      'free_capacity_gb', 'total_capacity_gb'):
             self.assertEqual(getattr(theirs, attr), getattr(ours, attr))
+        self.assertEqual(dict(theirs.capabilities), dict(ours.capabilities))
 
     def test_reported_provisioned_plus_extra(self):
         pool = self.backend(host_manager.BackendState,

@@ -1,0 +1,362 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The image cache as users meet it: the ``openstack`` CLI and pool reports.
+
+One stack (tests/fullstack/harness.py: RabbitMQ, glance-api, cinder-api,
+cinder-scheduler with our host manager, cinder-volume with our driver on
+the vCenter of VCENTER_*) serves both tests; each test uses new projects
+and leaves the cache folder empty. Without a vCenter, or without the
+commands the stack needs, the tests are skipped and say why.
+
+The cache options are short so that expiry happens during the test:
+``image_cache_age_seconds`` (CVC_FULLSTACK_CACHE_AGE, default 40; it must
+cover the part of the scenario between the last clone and the check that
+the template outlived its volumes) and ``image_cache_purge_interval`` 2.
+"""
+
+from concurrent import futures
+import datetime
+import os
+import sys
+
+import testtools
+from testtools import content
+
+from tests.fullstack import harness
+from tests.fullstack import vsphere
+
+CACHE_AGE = int(os.environ.get('CVC_FULLSTACK_CACHE_AGE', '40'))
+PURGE_INTERVAL = 2
+STATS_INTERVAL = 3
+IMAGE_BYTES = 1024 * 1024
+ASK = 'use_image_cache=true'
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+class OpenStackCliTest(testtools.TestCase):
+
+    stack = None
+    vc = None
+    keep_logs = bool(os.environ.get('CVC_FULLSTACK_KEEP'))
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        settings = harness.vcenter_from_env()
+        if not settings:
+            raise cls.skipException(
+                'no vCenter: set VCENTER_HOST (tools/with-vcenter.sh starts '
+                'the simulator and sets it)')
+        missing = harness.missing_tools()
+        if missing:
+            raise cls.skipException('cannot start the OpenStack services '
+                                    'here; missing: %s' % ', '.join(missing))
+        cls.vc = vsphere.VCenter(settings)
+        cls.stack = harness.Stack(settings, cache_options={
+            'image_cache_age_seconds': CACHE_AGE,
+            'image_cache_purge_interval': PURGE_INTERVAL,
+        }, stats_interval=STATS_INTERVAL)
+        try:
+            cls.stack.start()
+        except Exception as exc:
+            report = cls.stack.log_report()
+            cls._tear_down_stack(failed=True)
+            raise harness.StackError('the stack did not start: %s\n%s' % (
+                exc, report)) from exc
+        cls.image_file = cls.stack.make_vmdk(IMAGE_BYTES)
+        sys.stderr.write('\nfullstack: services up in %.1fs under %s\n' % (
+            cls.stack.startup_seconds, cls.stack.top))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._tear_down_stack()
+        super().tearDownClass()
+
+    @classmethod
+    def _tear_down_stack(cls, failed=False):
+        stack, cls.stack = cls.stack, None
+        if stack is not None:
+            stack.stop()
+            projects = [c.project for c in stack.clis.values()]
+            projects.append(vsphere.cache_project(stack.backend))
+            try:
+                cls.vc.remove_projects(projects)
+            finally:
+                if cls.keep_logs or failed:
+                    sys.stderr.write('fullstack: logs kept in %s\n' %
+                                     stack.logs)
+                else:
+                    stack.remove()
+        if cls.vc is not None:
+            cls.vc.close()
+            cls.vc = None
+
+    def setUp(self):
+        super().setUp()
+        self.addOnException(self._attach_logs)
+        self.stack.check_services()
+
+    def _attach_logs(self, exc_info):
+        type(self).keep_logs = True
+        self.addDetail('service-logs', content.text_content(
+            self.stack.log_report()))
+        self.addDetail('cli-transcript', content.text_content(
+            harness.tail(self.stack.transcript, 400)))
+
+    # ---- steps ------------------------------------------------------------
+    def upload_image(self, cli, name):
+        image = cli.openstack(
+            'image', 'create', '--disk-format', 'vmdk', '--container-format',
+            'bare', '--private', '--property',
+            'vmware_disktype=streamOptimized', '--property',
+            'vmware_adaptertype=lsiLogic', '--file', self.image_file, name)
+        self.assertEqual('active', image['status'])
+        self.assertEqual(cli.project, image['owner'])
+        return image['id']
+
+    def create_volume(self, cli, name, image_id=None, cached=False):
+        args = ['volume', 'create', '--size', '1']
+        if image_id:
+            args += ['--image', image_id]
+        if cached:
+            args += ['--property', ASK]
+        volume = cli.openstack(*(args + [name]))
+        return volume['id']
+
+    def statuses(self, cli):
+        return {v['id']: v['status']
+                for v in cli.get('/volumes/detail')['volumes']}
+
+    def wait_for_status(self, cli, volume_ids, status, timeout=120):
+        def check():
+            self.stack.check_services()
+            current = self.statuses(cli)
+            states = {v: current.get(v) for v in volume_ids}
+            if status != 'error':
+                failed = [v for v, s in states.items() if s == 'error']
+                self.assertEqual([], failed, 'volumes went to error')
+            return all(s == status for s in states.values())
+        harness.wait_for(check, timeout, 'volumes %s to be %s' % (
+            ', '.join(volume_ids), status), interval=1)
+
+    def wait_deleted(self, cli, volume_ids, timeout=120):
+        harness.wait_for(
+            lambda: not set(volume_ids) & set(self.statuses(cli)), timeout,
+            'volumes %s to be deleted' % ', '.join(volume_ids), interval=1)
+
+    def pool_from_cli(self):
+        """Our pool's capabilities as ``volume backend pool list`` shows."""
+        pools = self.stack.admin.openstack('volume', 'backend', 'pool',
+                                           'list', '--long')
+        found = {p['Name']: p['Capabilities'] for p in pools}
+        self.assertIn(self.stack.pool_name(), found)
+        return found[self.stack.pool_name()]
+
+    def wait_for_reported(self, allocated, extra):
+        """Wait for the pool to report these numbers, then read the CLI."""
+        self.stack.wait_for_pool(
+            lambda caps: (caps.get('allocated_capacity_gb') == allocated and
+                          caps.get('extra_provisioned_capacity_gb') == extra),
+            'allocated_capacity_gb %s and extra_provisioned_capacity_gb %s '
+            'in the pool report' % (allocated, extra),
+            timeout=max(30, 4 * STATS_INTERVAL))
+        caps = self.pool_from_cli()
+        self.assertEqual(allocated, caps['allocated_capacity_gb'])
+        self.assertEqual(extra, caps['extra_provisioned_capacity_gb'])
+        # Our host manager's pool report includes the cache.
+        self.assertEqual(allocated + extra, caps['provisioned_capacity_gb'])
+        return caps
+
+    def probe_scheduler(self, cli):
+        """Schedule a blank volume; the scheduler's (allocated, provisioned).
+
+        The VMDK driver creates blank volumes lazily, so this costs vCenter
+        nothing. The probe is deleted again.
+        """
+        probe = self.create_volume(cli, 'probe')
+        self.wait_for_status(cli, [probe], 'available')
+        view = harness.wait_for(lambda: self.stack.scheduler_view(probe), 10,
+                                'the scheduler log of volume %s' % probe)
+        cli.openstack('volume', 'delete', probe, json_output=False)
+        self.wait_deleted(cli, [probe])
+        return view
+
+    def templates_of(self, image_id):
+        return [t for t in self.vc.templates(self.stack.backend)
+                if t.name == 'image-%s' % image_id]
+
+    # ---- scenarios --------------------------------------------------------
+    def test_cached_volumes_share_one_template_until_expiry(self):
+        stack = self.stack
+        alice = stack.user('alice', harness.new_project_id())
+        self.assertEqual([], self.vc.templates(stack.backend),
+                         'the cache folder must be empty at the start')
+        rows = []
+        before = self.wait_for_reported(allocated=0, extra=0)
+        rows.append(('before', before, None))
+
+        image = self.upload_image(alice, 'fullstack-image')
+        # All four requests at once: the three cached ones race for the fill.
+        with futures.ThreadPoolExecutor(4) as pool:
+            jobs = [pool.submit(self.create_volume, alice, 'cached-%d' % i,
+                                image, True) for i in range(3)]
+            jobs.append(pool.submit(self.create_volume, alice, 'plain',
+                                    image))
+            volumes = [job.result() for job in jobs]
+        cached, plain = volumes[:3], volumes[3]
+        self.wait_for_status(alice, volumes, 'available')
+        listed = {v['ID']: v['Properties'] for v in alice.openstack(
+            'volume', 'list', '--long')}
+        self.assertEqual({v: {'use_image_cache': 'true'} for v in cached},
+                         {v: listed[v] for v in cached})
+        self.assertEqual({}, listed[plain])
+
+        # Exactly one template, in the backend's cache folder.
+        templates = self.vc.templates(stack.backend)
+        self.assertEqual(['image-%s' % image], [t.name for t in templates])
+        template = templates[0]
+        self.assertTrue(template.template)
+        # Four distinct backings, none of them the template or its disk.
+        backings = {vm.instance_uuid: vm for vm in self.vc.vms(alice.project)}
+        self.assertEqual(sorted(volumes), sorted(backings))
+        for vol_id, vm in backings.items():
+            self.assertEqual('volume-%s' % vol_id, vm.name)
+            self.assertFalse(vm.template)
+            self.assertEqual(1, len(vm.disks), vm)
+        refs = [vm.ref for vm in backings.values()]
+        disks = [vm.disks[0] for vm in backings.values()]
+        self.assertEqual(4, len(set(refs)))
+        self.assertEqual(4, len(set(disks)))
+        self.assertNotIn(template.ref, refs)
+        self.assertFalse(set(template.disks) & set(disks))
+        # Glance served the image twice: the fill and the uncached volume.
+        self.assertEqual(2, stack.glance_downloads(image))
+
+        # The pool report: 4 GiB of volumes, 1 GiB of cache; the scheduler
+        # counts both as provisioned.
+        loaded = self.wait_for_reported(allocated=4, extra=1)
+        view = self.probe_scheduler(alice)
+        self.assertEqual((4, 5), view)
+        rows.append(('4 volumes + template', loaded, view))
+
+        # Deleting the volumes leaves the template until it expires.
+        alice.openstack('volume', 'delete', *volumes, json_output=False)
+        self.wait_deleted(alice, volumes)
+        self.assertEqual([], self.vc.vms(alice.project))
+        kept = self.vc.templates(stack.backend)
+        self.assertEqual([template.ref], [t.ref for t in kept])
+        last_used = kept[0].last_used
+        self.assertIsNotNone(last_used)
+        expires = last_used + datetime.timedelta(seconds=CACHE_AGE)
+        checked_at = utcnow()
+        self.assertLess(checked_at, expires,
+                        'the scenario took longer than the cache age; raise '
+                        'CVC_FULLSTACK_CACHE_AGE')
+        deleted = self.wait_for_reported(allocated=0, extra=1)
+        rows.append(('volumes deleted', deleted, None))
+
+        gone_at = harness.wait_for(
+            lambda: not self.vc.templates(stack.backend) and utcnow(),
+            CACHE_AGE + PURGE_INTERVAL + 60, 'the template to expire',
+            interval=1)
+        self.assertGreaterEqual(gone_at, expires)
+        expired = self.wait_for_reported(allocated=0, extra=0)
+        view = self.probe_scheduler(alice)
+        self.assertEqual((0, 0), view)
+        rows.append(('template expired', expired, view))
+        self.report(rows, checked_at - last_used, gone_at - last_used)
+
+    def test_user_without_image_access_gets_no_cached_volume(self):
+        stack = self.stack
+        alice = stack.user('alice', harness.new_project_id())
+        bob = stack.user('bob', harness.new_project_id())
+        image = self.upload_image(alice, 'alice-private-image')
+        own = self.create_volume(alice, 'alice-cached', image, True)
+        self.wait_for_status(alice, [own], 'available')
+        [template] = self.templates_of(image)
+        vms = self.vc.all_vms()
+        downloads = stack.glance_downloads(image)
+
+        # 1. The openstack CLI cannot even resolve bob's --image.
+        result = bob.openstack(
+            'volume', 'create', '--size', '1', '--image', image,
+            '--property', ASK, 'bob-volume', check=False, json_output=False)
+        self.assertNotEqual(0, result.returncode)
+        self.assertIn('No Image found for %s' % image, result.stderr)
+
+        # 2. Asked directly (cinderclient, no client-side lookup), cinder-api
+        # asks Glance as bob and refuses.
+        result = bob.cinder('create', '--image-id', image, '--metadata', ASK,
+                            '--name', 'bob-volume', '1', check=False)
+        self.assertNotEqual(0, result.returncode)
+        self.assertIn('Invalid image identifier or unable to access '
+                      'requested image. (HTTP 400)', result.stderr)
+        self.assertEqual({}, self.statuses(bob))
+
+        # 3. Access lost after cinder-api accepted the request: the image is
+        # community (visible to bob) when he asks, private again by the time
+        # cinder-volume, frozen meanwhile, gets to it.
+        alice.openstack('image', 'set', '--community', image,
+                        json_output=False)
+        with stack.paused('cinder-volume'):
+            late = self.create_volume(bob, 'bob-late', image, True)
+            alice.openstack('image', 'set', '--private', image,
+                            json_output=False)
+        self.wait_for_status(bob, [late], 'error')
+
+        # Nothing was built: no VM anywhere, no download, the template
+        # untouched (not even its last use).
+        self.assertEqual(vms, self.vc.all_vms())
+        self.assertEqual([], self.vc.vms(bob.project))
+        self.assertEqual(downloads, stack.glance_downloads(image))
+        [after] = self.templates_of(image)
+        self.assertEqual((template.ref, template.last_used),
+                         (after.ref, after.last_used))
+
+        # Clean up through the operator command (it shares cinder-volume's
+        # locks); the periodic purge may have been first.
+        bob.openstack('volume', 'delete', late, json_output=False)
+        alice.openstack('volume', 'delete', own, json_output=False)
+        self.wait_deleted(bob, [late])
+        self.wait_deleted(alice, [own])
+        purge = stack.run([
+            harness.command('cinder-vmware-image-cache'), '--config-file',
+            stack.cinder_conf, '--backend', stack.backend, 'purge', '--image',
+            image, '--format', 'json'])
+        self.assertEqual([], purge.json()['failed'])
+        self.assertEqual([], self.templates_of(image))
+
+    # ---- report -----------------------------------------------------------
+    def report(self, rows, kept, lifetime):
+        row = '%-22s %8s %8s %10s %8s %12s %12s'
+        lines = [row % ('pool ' + self.stack.pool_name(), 'total', 'free',
+                        'allocated', 'extra', 'provisioned', 'sched.prov.')]
+        for label, caps, view in rows:
+            lines.append(row % (
+                label[:22], caps.get('total_capacity_gb'),
+                caps.get('free_capacity_gb'),
+                caps.get('allocated_capacity_gb'),
+                caps.get('extra_provisioned_capacity_gb'),
+                caps.get('provisioned_capacity_gb'),
+                '-' if view is None else view[1]))
+        lines.append('template still there %.0fs after its last use (its '
+                     'volumes deleted), gone after %.0fs '
+                     '(image_cache_age_seconds %d, purge interval %d)' % (
+                         kept.total_seconds(), lifetime.total_seconds(),
+                         CACHE_AGE, PURGE_INTERVAL))
+        text = '\n'.join(lines)
+        self.addDetail('pool-capacities', content.text_content(text))
+        sys.stderr.write('\n%s\n' % text)
