@@ -18,6 +18,7 @@ runs the stock download path, so a cache problem never costs a volume.
 """
 
 import contextlib
+import time
 import uuid
 
 from cinder.volume.drivers.vmware import volumeops as vops_mod
@@ -140,7 +141,10 @@ class ImageTemplateCache(object):
         # The volume exists by now: a failure here must not fail it.
         try:
             self._refresh(self.inventory.list_entries())
-            self._evict(self.policy.evictions(self._entries.values()))
+            # Victims in use by clones are waited for (as long as a request
+            # waits for a fill), so the caps hold when this request ends.
+            self._evict(self.policy.evictions(self._entries.values()),
+                        wait=self.policy.wait_timeout)
         except Exception:
             LOG.warning("Could not apply the image cache caps of backend "
                         "%s after a fill; the purge task retries.",
@@ -165,6 +169,9 @@ class ImageTemplateCache(object):
             self._driver.copy_image_to_volume(context, fill, image_service,
                                               image_id)
             vm = self._driver.volumeops.get_backing(fill['name'], fill['id'])
+            if not self.inventory.disk_bytes(vm):
+                raise exceptions.ImageCacheError(
+                    'the imported disk of image %s holds no data' % image_id)
             size = self.inventory.disk_size(vm)
             self.inventory.publish(vm, image_id, size)
         except Exception:
@@ -251,8 +258,13 @@ class ImageTemplateCache(object):
                  {'name': entry.name, 'be': self.backend})
         return True
 
-    def _evict(self, victims):
-        return [e for e in victims if self._delete(e)]
+    def _evict(self, victims, wait=None):
+        """Delete victims; ``wait`` bounds the total wait for their locks."""
+        if wait is None:
+            return [e for e in victims if self._delete(e)]
+        deadline = time.monotonic() + wait
+        return [e for e in victims
+                if self._delete(e, wait=max(0, deadline - time.monotonic()))]
 
     def purge(self, expired_only=True, image_id=None):
         """Re-list the cache and delete what the policy (or caller) says.

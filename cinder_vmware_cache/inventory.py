@@ -286,3 +286,34 @@ class TemplateInventory(object):
 
     def disk_size(self, vm):
         return self._vops.get_disk_size(vm)
+
+    def disk_bytes(self, vm):
+        """Bytes the VM's disk files hold on the datastore.
+
+        oslo.vmware's upload handles never read vCenter's answer, so an
+        upload that vCenter refused looks like a success; the files show
+        what actually arrived.
+        """
+        path = self._vops.get_vmdk_path(vm)  # "[ds] folder/name.vmdk"
+        ds_part, _sep, rel = path.partition('] ')  # "[ds", "folder/name"
+        folder, _sep, filename = rel.rpartition('/')
+        vim = self._session.vim
+        datastores = self._session.invoke_api(
+            vim_util, 'get_object_property', vim, vm, 'datastore')
+        datastore = datastores.ManagedObjectReference[0]
+        browser = self._session.invoke_api(
+            vim_util, 'get_object_property', vim, datastore, 'browser')
+        cf = vim.client.factory
+        spec = cf.create('ns0:HostDatastoreBrowserSearchSpec')
+        spec.details = cf.create('ns0:FileQueryFlags')
+        spec.details.fileSize = True
+        spec.details.fileType = False
+        spec.details.modification = False
+        spec.details.fileOwner = False
+        spec.matchPattern = [filename[:-len('.vmdk')] + '*']
+        task = self._session.invoke_api(
+            vim, 'SearchDatastore_Task', browser,
+            datastorePath='%s] %s' % (ds_part, folder), searchSpec=spec)
+        result = self._session.wait_for_task(task).result
+        return sum(getattr(f, 'fileSize', None) or 0
+                   for f in getattr(result, 'file', None) or [])

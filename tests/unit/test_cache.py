@@ -179,6 +179,34 @@ class CacheTestCase(testtools.TestCase):
         self.assertEqual(2, vops.delete_backing.call_count)
         vops.clone_backing.assert_not_called()
 
+    def test_empty_import_is_never_published(self):
+        # A refused upload leaves a VM whose disk holds no data.
+        self.inventory.find_ready.return_value = None
+        self.inventory.disk_bytes.return_value = 0
+        self.assertFalse(self.create())
+        self.inventory.publish.assert_not_called()
+        self.driver.volumeops.clone_backing.assert_not_called()
+        self.driver.volumeops.delete_backing.assert_any_call(
+            self.driver.volumeops.get_backing.return_value)
+
+    def test_eviction_after_fill_waits_for_clones(self):
+        self.cache.policy = policy.CachePolicy(enabled=True, max_count=1,
+                                               wait_timeout=30)
+        old = policy.CacheEntry('old', 'image-old', 'vm-old', True,
+                                size_bytes=units.Gi,
+                                last_used=datetime.datetime(2020, 1, 1))
+        self.inventory.find_ready.return_value = None
+        self.inventory.disk_size.return_value = units.Gi
+        self.inventory.list_entries.return_value = [
+            old, dataclasses.replace(entry(ref='vm-new', size=units.Gi),
+                                     last_used=datetime.datetime.now())]
+        self.assertTrue(self.create())
+        self.inventory.delete.assert_called_once_with('vm-old')
+        last = self.lock.acquire.call_args
+        self.assertEqual((True, False), (last.kwargs['blocking'],
+                                         last.kwargs['shared']))
+        self.assertGreater(last.kwargs['timeout'], 25)
+
     def test_clone_failure_drops_template_and_falls_back(self):
         self.inventory.find_ready.return_value = entry()
         self.driver.volumeops.clone_backing.side_effect = (
