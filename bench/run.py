@@ -136,11 +136,7 @@ class Bench(object):
         use it up and datastore selection fails (NoValidDatastore).
         """
         session = self.cache_drv.session
-        result = session.invoke_api(vim_util, 'get_objects', session.vim,
-                                    'Datastore', 100)
-        with vim_util.WithRetrieval(session.vim, result) as objects:
-            refs = [ds.obj for ds in objects]
-        for ref in refs:
+        for ref in self._refs('Datastore'):
             try:
                 session.invoke_api(session.vim, 'RefreshDatastore', ref)
             except vexc.VimException:
@@ -160,14 +156,18 @@ class Bench(object):
             self._delete_project_folder(project)
         return ['cache VM %s' % e.name for e in left]
 
+    def _refs(self, mo_type):
+        """References of every managed object of one type."""
+        session = self.cache_drv.session
+        result = session.invoke_api(vim_util, 'get_objects', session.vim,
+                                    mo_type, 100)
+        with vim_util.WithRetrieval(session.vim, result) as objects:
+            return [obj.obj for obj in objects]
+
     def _delete_project_folder(self, project):
         session = self.cache_drv.session
         vops = self.cache_drv.volumeops
-        result = session.invoke_api(vim_util, 'get_objects', session.vim,
-                                    'Datacenter', 100)
-        with vim_util.WithRetrieval(session.vim, result) as objects:
-            dcs = [dc.obj for dc in objects]
-        for dc in dcs:
+        for dc in self._refs('Datacenter'):
             path = '%s/vm/OpenStack/Project (%s)' % (
                 vops.get_inventory_path(dc).rstrip('/'), project)
             folder = vops.get_entity_by_inventory_path(path)

@@ -149,19 +149,6 @@ class CacheTestCase(testtools.TestCase):
         self.assertTrue(self.create())
         self.driver.volumeops.delete_backing.assert_not_called()
 
-    def test_miss_evicts_lru_beyond_caps(self):
-        self.cache.policy = policy.CachePolicy(enabled=True, max_count=1)
-        old = policy.CacheEntry('old', 'image-old', 'vm-old', True,
-                                size_bytes=units.Gi,
-                                last_used=datetime.datetime(2020, 1, 1))
-        self.inventory.find_ready.return_value = None
-        self.inventory.disk_size.return_value = units.Gi
-        self.inventory.list_entries.return_value = [
-            old, dataclasses.replace(entry(ref='vm-new', size=units.Gi),
-                                     last_used=datetime.datetime.now())]
-        self.assertTrue(self.create())
-        self.inventory.delete.assert_called_once_with('vm-old')
-
     def test_miss_removes_unready_template_first(self):
         broken = entry(ready=False, ref='vm-9')
         self.inventory.find_ready.side_effect = [broken, broken]
