@@ -274,9 +274,7 @@ class ImageTemplateCache(object):
         caps hold. Otherwise every entry (of ``image_id`` when given).
         Returns the deleted entries.
         """
-        entries = self.inventory.list_entries(
-            self.inventory.discover_folders())
-        self._refresh(entries)
+        entries = self.list_all()
         if image_id is not None:
             entries = [e for e in entries if e.image_id == image_id]
         if not expired_only:
@@ -294,8 +292,7 @@ class ImageTemplateCache(object):
         if self._loop is not None:
             return
         try:
-            self._refresh(self.inventory.list_entries(
-                self.inventory.discover_folders()))
+            self.list_all()
         except Exception:
             LOG.warning("Could not list the image cache of backend %s at "
                         "start; the periodic task retries.", self.backend,
