@@ -33,18 +33,14 @@ import warnings
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TOP)
 warnings.filterwarnings('ignore', message='(?s).*Eventlet is deprecated')
-# Every request to a simulator without a certificate would warn.
-warnings.filterwarnings('ignore', message='Unverified HTTPS request')
 
 # Importing bench first applies cinder's eventlet monkey patching (see
 # bench/__init__.py), which must precede oslo_vmware and cinder.volume.
 from bench import probe as probe_mod
 from bench import report
-from cinder import coordination
 from cinder.volume.drivers.vmware import vmdk
 from cinder.volume.drivers.vmware import volumeops
 import eventlet
-from oslo_config import cfg
 from oslo_utils import units
 from oslo_vmware import exceptions as vexc
 from oslo_vmware import vim_util
@@ -397,20 +393,12 @@ def run(config, errors):
         finally:
             shutil.rmtree(bench.scratch, ignore_errors=True)
             probe.uninstall()
-            _stop_coordination()
+            vcenter.stop_coordination()
     results['seconds'] = time.monotonic() - started
     results['facts'].append('Load average at the end: %.2f %.2f %.2f (1, 5, '
                             '15 min); the machine has %d CPUs.'
                             % (os.getloadavg() + (os.cpu_count(),)))
     return results
-
-
-def _stop_coordination():
-    if coordination.COORDINATOR.started:
-        coordination.COORDINATOR.stop()
-    url = cfg.CONF.coordination.backend_url or ''
-    if url.startswith('file://') and 'cvc-locks-' in url:
-        shutil.rmtree(url[len('file://'):], ignore_errors=True)
 
 
 def main(argv=None):
@@ -419,9 +407,14 @@ def main(argv=None):
     if missing:
         print('error: set %s to the vCenter to benchmark, e.g. the '
               'simulator: VCENTER_HOST=127.0.0.1 VCENTER_PORT=8989 '
-              'VCENTER_WSDL=file:///opt/vcsim/wsdl/vimService.wsdl '
-              '(or run it through tools/with-vcenter.sh)'
+              'VCENTER_WSDL=file://$VCSIM_PREFIX/wsdl/vimService.wsdl '
+              '(or run it through tools/test.sh -e bench)'
               % ', '.join(missing), file=sys.stderr)
+        return 2
+    if not shutil.which('qemu-img'):
+        print('error: qemu-img is missing (streamOptimized images); fix: '
+              'apt-get install qemu-utils, or run tools/test.sh -e bench '
+              'as root', file=sys.stderr)
         return 2
     host, port = os.environ['VCENTER_HOST'], os.environ['VCENTER_PORT']
     try:

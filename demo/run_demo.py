@@ -16,11 +16,22 @@
 Runs against the vCenter named by VCENTER_HOST (tools/with-vcenter.sh starts
 the local simulator when none is named), serves a small vmdk image the way
 Glance does, creates volumes through VMwareVcVmdkCacheDriver and prints
-which path each took and how long it took.
+which path each took and how long it took. The screen shows the result;
+everything the driver and the libraries log goes to the log file it names.
 """
 
+import argparse
+import logging
+import os
+import shutil
 import sys
+import tempfile
 import time
+import warnings
+
+# Importing cinder imports eventlet, which warns that it is deprecated:
+# cinder's matter, not the demo's.
+warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
 
 import cinder.tests.unit  # noqa: F401  (eventlet patching, objects)
 from oslo_utils import units
@@ -37,16 +48,45 @@ SCENARIO = [
 ]
 
 
+def log_to_file(path):
+    """Send all logging, and Python warnings, to ``path`` only."""
+    handler = logging.FileHandler(path, mode='w')
+    handler.setFormatter(logging.Formatter(
+        '%(asctime)s %(levelname)s %(name)s %(message)s'))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+
+
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--log-file', default=os.path.join(
+        tempfile.gettempdir(), 'cinder-vmware-cache-demo.log'))
+    args = parser.parse_args()
     if not vcenter.endpoint():
-        print('Set VCENTER_HOST, or run: tools/with-vcenter.sh python '
-              'demo/run_demo.py', file=sys.stderr)
+        print('demo: no vCenter; fix: run tools/demo.sh, or set '
+              'VCENTER_HOST (and VCENTER_PORT, VCENTER_USER, '
+              'VCENTER_PASSWORD)', file=sys.stderr)
         return 2
+    log_to_file(args.log_file)
+    try:
+        return run(args.log_file)
+    except Exception as exc:
+        logging.getLogger(__name__).exception('demo failed')
+        print('demo failed: %s: %s; fix: check that the vCenter named by '
+              'VCENTER_HOST is reachable; details in %s' %
+              (type(exc).__name__, str(exc).splitlines()[0] if str(exc)
+               else '', args.log_file), file=sys.stderr)
+        return 1
+
+
+def run(log_file):
     driver = vcenter.make_driver('demo', enable_image_cache=True)
     cache = driver._image_cache
     service = images.LocalImageService()
-    image_id = service.add(images.make_vmdk(images.scratch_dir(),
-                                            32 * units.Mi),
+    scratch = images.scratch_dir()
+    image_id = service.add(images.make_vmdk(scratch, 32 * units.Mi),
                            virtual_size=32 * units.Mi)
     ctx = vcenter.user_context('demo-project')
     rows, backings = [], []
@@ -77,6 +117,8 @@ def main():
                 driver.volumeops.delete_backing(backing)
         cache.purge(expired_only=False)
         cache.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+        vcenter.stop_coordination()
     print('%-44s %-36s %-26s %9s %8s' % ('volume', 'request', 'path taken',
                                          'downloads', 'seconds'))
     for name, label, path, downloaded, seconds in rows:
@@ -87,7 +129,8 @@ def main():
           ', '.join(e.name for e in entries))
     print('extra_provisioned_capacity_gb reported: %s' %
           stats['extra_provisioned_capacity_gb'])
-    print('cleaned up: volumes and templates deleted')
+    print('cleaned up: volumes, templates, image file and lock folder')
+    print('log: %s' % log_file)
     return 0
 
 

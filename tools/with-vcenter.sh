@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Run a command against a vCenter: the one VCENTER_HOST names, or else the
-# local vCenter simulator, stopped again afterwards. The simulator comes from
-# the shared vcsim-setup.sh beside the project (built the first time, as
-# root), or, without that script, from an already built one in VCSIM_PREFIX.
-# Without either, the command runs as is and vCenter tests skip, saying so.
+# project's vCenter simulator (tools/vcsim/vcsim.sh), built when missing or
+# out of date, started unless one already listens on VCSIM_LISTEN, and
+# stopped afterwards if this script started it. The command finds the
+# endpoint in VCENTER_HOST, VCENTER_PORT, VCENTER_WSDL and VCENTER_INSECURE.
 set -euo pipefail
 
 if [ -n "${VCENTER_HOST:-}" ]; then
@@ -11,50 +11,30 @@ if [ -n "${VCENTER_HOST:-}" ]; then
 fi
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-setup=${VCSIM_SETUP:-$top/../shared/vcsim/vcsim-setup.sh}
-prefix=${VCSIM_PREFIX:-/opt/vcsim}
-listen=${VCSIM_LISTEN:-127.0.0.1:8989}
-export VCSIM_PREFIX=$prefix VCSIM_LISTEN=$listen
-wsdl=$prefix/wsdl/vimService.wsdl
+vcsim=$top/tools/vcsim/vcsim.sh
+export VCSIM_PREFIX=${VCSIM_PREFIX:-$top/.vcsim}
+export VCSIM_LISTEN=${VCSIM_LISTEN:-127.0.0.1:8989}
+
+bash "$vcsim" install
+# The WSDL generator needs oslo.vmware and pyVmomi: the calling env's python.
+wsdl=$(VCSIM_PYTHON=${VCSIM_PYTHON:-$(command -v python || command -v python3)} \
+    bash "$vcsim" wsdl)
+
+# A simulator already listening there (ours or one started by hand) is used
+# as it is and left running.
 started=""
-
-if [ -f "$setup" ]; then
-    [ -x "$prefix/bin/vcsim" ] || bash "$setup" install
-    # The WSDL generator needs oslo.vmware and pyVmomi: this env's python.
-    [ -f "$wsdl" ] ||
-        VCSIM_PYTHON=$(command -v python) bash "$setup" wsdl >/dev/null
-    if ! bash "$setup" status >/dev/null 2>&1; then
-        bash "$setup" start >/dev/null
-        started=setup
+if ! (exec 3<>"/dev/tcp/${VCSIM_LISTEN%:*}/${VCSIM_LISTEN##*:}") 2>/dev/null; then
+    if ! out=$(bash "$vcsim" start 2>&1); then
+        echo "$out" >&2
+        exit 1
     fi
-elif [ -x "$prefix/bin/vcsim" ] && [ -f "$wsdl" ]; then
-    if ! (exec 3<>"/dev/tcp/${listen%:*}/${listen##*:}") 2>/dev/null; then
-        "$prefix/bin/vcsim" -l "$listen" -ds-type VMFS \
-            >"$(mktemp -t vcsim-XXXXXX.log)" 2>&1 </dev/null &
-        started=$!
-        for _ in $(seq 1 100); do
-            (exec 3<>"/dev/tcp/${listen%:*}/${listen##*:}") 2>/dev/null &&
-                break
-            sleep 0.1
-        done
-    fi
-else
-    echo "with-vcenter: no VCENTER_HOST, no $setup and no simulator in" \
-         "$prefix; vCenter tests will be skipped" >&2
-    exec "$@"
+    started=yes
 fi
-
-stop() {
-    case "$started" in
-        "") ;;
-        setup) bash "$setup" stop >/dev/null 2>&1 || true ;;
-        *) kill "$started" 2>/dev/null || true ;;
-    esac
-}
+stop() { [ -z "$started" ] || bash "$vcsim" stop 2>/dev/null || true; }
 trap stop EXIT
 
-export VCENTER_HOST=${listen%:*}
-export VCENTER_PORT=${listen##*:}
-export VCENTER_WSDL=file://$wsdl
+export VCENTER_HOST=${VCSIM_LISTEN%:*}
+export VCENTER_PORT=${VCSIM_LISTEN##*:}
+export VCENTER_WSDL=$wsdl
 export VCENTER_INSECURE=true
 "$@"

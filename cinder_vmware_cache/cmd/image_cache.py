@@ -59,6 +59,12 @@ Exit codes:
 ===  ==================================================================
 """
 
+import warnings
+
+# Importing cinder imports eventlet, which warns that it is deprecated: a
+# matter for cinder, not for an operator running this command.
+warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
+
 # Before anything imports eventlet-sensitive modules (as cinder's commands).
 from cinder import monkey_patch
 monkey_patch.patch()
@@ -73,7 +79,6 @@ import socket
 import sys
 import traceback
 from urllib import parse as urlparse
-import warnings
 
 from cinder.common import config  # noqa: F401
 from cinder import context as cinder_context

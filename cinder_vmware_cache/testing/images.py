@@ -17,6 +17,7 @@ It serves what cinder's GlanceImageService serves to a volume driver:
 is "not found") and ``download`` (an iterator of chunks).
 """
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -125,4 +126,7 @@ def make_vmdk(directory, size_bytes, disk_type='preallocated'):
 
 
 def scratch_dir():
-    return tempfile.mkdtemp(prefix='cvc-images-')
+    """A temporary folder for image files, removed when the process ends."""
+    path = tempfile.mkdtemp(prefix='cvc-images-')
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path

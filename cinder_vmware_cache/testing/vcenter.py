@@ -15,7 +15,7 @@
 The same code drives the local simulator and a real vCenter:
 
 =====================  ==========================================
-VCENTER_HOST           vCenter address (unset: no vCenter; tests skip)
+VCENTER_HOST           vCenter address (unset: no vCenter; tests fail)
 VCENTER_PORT           443 by default (the simulator listens on 8989)
 VCENTER_USER           user name
 VCENTER_PASSWORD       password
@@ -24,8 +24,12 @@ VCENTER_INSECURE       "true" to skip certificate checks (default true)
 =====================  ==========================================
 """
 
+import atexit
 import os
+import re
+import shutil
 import tempfile
+import warnings
 
 from cinder import context as cinder_context
 from cinder import coordination
@@ -36,6 +40,7 @@ from cinder.volume.drivers.vmware import vmdk
 from oslo_config import cfg
 from oslo_utils import strutils
 from oslo_utils import uuidutils
+from urllib3 import exceptions as urllib3_exc
 
 from cinder_vmware_cache import driver as cache_driver
 from cinder_vmware_cache import opts
@@ -49,23 +54,65 @@ def endpoint():
     host = os.environ.get(ENV_HOST)
     if not host:
         return None
+    insecure = strutils.bool_from_string(
+        os.environ.get('VCENTER_INSECURE', 'true'))
+    if insecure:
+        trust_insecure_endpoint(host)
     return {
         'vmware_host_ip': host,
         'vmware_host_port': int(os.environ.get('VCENTER_PORT', '443')),
         'vmware_host_username': os.environ.get('VCENTER_USER', 'user'),
         'vmware_host_password': os.environ.get('VCENTER_PASSWORD', 'pass'),
         'vmware_wsdl_location': os.environ.get('VCENTER_WSDL') or None,
-        'vmware_insecure': strutils.bool_from_string(
-            os.environ.get('VCENTER_INSECURE', 'true')),
+        'vmware_insecure': insecure,
     }
+
+
+def required_endpoint():
+    """The vCenter settings; without them, fail with the cause and the fix.
+
+    A suite that needs a vCenter fails rather than skips, so that a run
+    without one cannot pass unnoticed.
+    """
+    settings = endpoint()
+    if settings is None:
+        raise RuntimeError(
+            'no vCenter: %s is unset; fix: run the tests with tools/test.sh '
+            '(it starts the simulator), or set %s and VCENTER_PORT, '
+            'VCENTER_USER, VCENTER_PASSWORD' % (ENV_HOST, ENV_HOST))
+    return settings
+
+
+def trust_insecure_endpoint(host):
+    """Silence urllib3's warning for this one host, known to be insecure.
+
+    The simulator has a self-signed certificate, and every request to it
+    would otherwise print an InsecureRequestWarning; requests to any other
+    host keep the warning.
+    """
+    warnings.filterwarnings(
+        'ignore', category=urllib3_exc.InsecureRequestWarning,
+        message=r"Unverified HTTPS request is being made to host '%s'" %
+        re.escape(host))
 
 
 def start_coordination():
     """Locks need a started coordinator, as in cinder-volume."""
     if not coordination.COORDINATOR.started:
-        CONF.set_override('backend_url', 'file://%s' % tempfile.mkdtemp(
-            prefix='cvc-locks-'), group='coordination')
+        lock_dir = tempfile.mkdtemp(prefix='cvc-locks-')
+        atexit.register(stop_coordination)
+        CONF.set_override('backend_url', 'file://%s' % lock_dir,
+                          group='coordination')
         coordination.COORDINATOR.start()
+
+
+def stop_coordination():
+    """Stop the coordinator and remove the lock folder it was given."""
+    if coordination.COORDINATOR.started:
+        coordination.COORDINATOR.stop()
+        url = CONF.coordination.backend_url
+        if url.startswith('file://'):
+            shutil.rmtree(url[len('file://'):], ignore_errors=True)
 
 
 def make_driver(backend, driver_class=cache_driver.VMwareVcVmdkCacheDriver,

@@ -16,7 +16,7 @@ One stack (tests/fullstack/harness.py: RabbitMQ, glance-api, cinder-api,
 cinder-scheduler with our host manager, cinder-volume with our driver on
 the vCenter of VCENTER_*) serves both tests; each test uses new projects
 and leaves the cache folder empty. Without a vCenter, or without the
-commands the stack needs, the tests are skipped and say why.
+commands the stack needs, the tests fail and say why.
 
 The cache options are short so that expiry happens during the test:
 ``image_cache_age_seconds`` (CVC_FULLSTACK_CACHE_AGE, default 40; it must
@@ -29,9 +29,9 @@ import datetime
 import os
 import sys
 
-import testtools
 from testtools import content
 
+from tests import common
 from tests.fullstack import harness
 from tests.fullstack import vsphere
 
@@ -46,7 +46,7 @@ def utcnow():
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-class OpenStackCliTest(testtools.TestCase):
+class OpenStackCliTest(common.TestCase):
 
     stack = None
     vc = None
@@ -57,13 +57,14 @@ class OpenStackCliTest(testtools.TestCase):
         super().setUpClass()
         settings = harness.vcenter_from_env()
         if not settings:
-            raise cls.skipException(
-                'no vCenter: set VCENTER_HOST (tools/with-vcenter.sh starts '
-                'the simulator and sets it)')
+            raise RuntimeError('no vCenter: VCENTER_HOST is unset; fix: run '
+                               'the tests with tools/test.sh (it starts the '
+                               'simulator), or set VCENTER_HOST')
         missing = harness.missing_tools()
         if missing:
-            raise cls.skipException('cannot start the OpenStack services '
-                                    'here; missing: %s' % ', '.join(missing))
+            raise RuntimeError('cannot start the OpenStack services here; '
+                               'missing: %s; fix: run tools/test.sh as root '
+                               '(it installs them)' % ', '.join(missing))
         cls.vc = vsphere.VCenter(settings)
         cls.stack = harness.Stack(settings, cache_options={
             'image_cache_age_seconds': CACHE_AGE,

@@ -30,9 +30,9 @@ import tempfile
 
 import fixtures
 from oslo_utils import units
-import testtools
 
 from cinder_vmware_cache.testing import vcenter
+from tests import common
 from tests.reliability import harness
 
 # (value of use_image_cache, served from the cache)
@@ -228,7 +228,7 @@ class ImageInputTestCase(harness.ReliabilityTestCase):
         self.assert_clean()
 
 
-class StartupOptionsTestCase(testtools.TestCase):
+class StartupOptionsTestCase(common.TestCase):
     """Option values out of range, read from cinder.conf by a new process.
 
     oslo.config checks types and bounds when a value is read; do_setup reads
@@ -259,9 +259,7 @@ class StartupOptionsTestCase(testtools.TestCase):
     }
 
     def test_out_of_range_options_stop_the_start_with_a_clear_message(self):
-        endpoint = vcenter.endpoint()
-        if not endpoint:
-            self.skipTest('no vCenter: set VCENTER_HOST')
+        endpoint = vcenter.required_endpoint()
         parser = configparser.RawConfigParser()
         closed = harness.free_port()
         expected = {}

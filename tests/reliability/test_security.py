@@ -147,10 +147,6 @@ class CommandLineTestCase(harness.ReliabilityTestCase):
 
     def setUp(self):
         super().setUp()
-        try:
-            __import__(CLI_MODULE)
-        except ImportError as exc:
-            self.skipTest('%s does not exist yet: %s' % (CLI_MODULE, exc))
         self.password = 'Pw-%s!' % uuid.uuid4().hex
         self.dir = tempfile.mkdtemp(prefix='cvc-cli-')
         self.addCleanup(shutil.rmtree, self.dir, True)

@@ -17,13 +17,13 @@ from unittest import mock
 
 from oslo_utils import units
 from oslo_vmware import exceptions as vexc
-import testtools
 
 from cinder_vmware_cache import cache
 from cinder_vmware_cache import exceptions
 from cinder_vmware_cache import inventory
 from cinder_vmware_cache import locks
 from cinder_vmware_cache import policy
+from tests import common
 
 IMAGE = 'f6a5c4e2-9bd0-4f7e-8a33-1c2d3e4f5a6b'
 META = {'id': IMAGE, 'disk_format': 'vmdk', 'size': units.Mi,
@@ -36,7 +36,7 @@ def entry(ready=True, ref='vm-1', size=3 * units.Gi, image_id=IMAGE):
                              ready=ready, size_bytes=size)
 
 
-class CacheTestCase(testtools.TestCase):
+class CacheTestCase(common.TestCase):
 
     def setUp(self):
         super().setUp()
@@ -277,7 +277,7 @@ class CacheTestCase(testtools.TestCase):
         self.assertEqual(3, self.cache.provisioned_gb())
 
 
-class LocksTestCase(testtools.TestCase):
+class LocksTestCase(common.TestCase):
 
     def test_name_is_backend_scoped(self):
         self.assertEqual('image-cache-b1-img', locks.lock_name('b1', 'img'))

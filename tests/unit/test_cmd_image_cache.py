@@ -42,11 +42,11 @@ from oslo_config import cfg
 from oslo_log import formatters
 from oslo_utils import units
 from oslo_vmware import exceptions as vexc
-import testtools
 
 from cinder_vmware_cache.cmd import image_cache
 from cinder_vmware_cache import exceptions
 from cinder_vmware_cache import policy
+from tests import common
 
 CONF = cfg.CONF
 REAL_PROBE = image_cache._probe
@@ -548,7 +548,7 @@ class PurgeTestCase(MainTestBase):
 
 
 @ddt.ddt
-class ConnectTestCase(testtools.TestCase):
+class ConnectTestCase(common.TestCase):
     """connect(): the driver's setup, bounded, with errors mapped."""
 
     def setUp(self):
@@ -631,7 +631,7 @@ class LoginErrorTestCase(MainTestBase):
 
 
 @ddt.ddt
-class FormattingTestCase(testtools.TestCase):
+class FormattingTestCase(common.TestCase):
 
     @ddt.data((0, None), (1, 1), (units.Gi, 1), (units.Gi + 1, 2),
               (10 * units.Gi, 10))
@@ -674,7 +674,7 @@ class FormattingTestCase(testtools.TestCase):
                          'FIELD  VALUE\n-----  -----\na      2', text)
 
 
-class SecrecyTestCase(testtools.TestCase):
+class SecrecyTestCase(common.TestCase):
     """The password never leaves through a log handler."""
 
     def setUp(self):
@@ -740,7 +740,7 @@ def run_cli(args, timeout=120):
     return proc.returncode, proc.stdout, proc.stderr
 
 
-class SubprocessTestCase(testtools.TestCase):
+class SubprocessTestCase(common.TestCase):
     """The installed behaviour: a real process, real logging, real exit."""
 
     def setUp(self):

@@ -15,9 +15,9 @@ from unittest import mock
 
 import ddt
 from oslo_utils import units
-import testtools
 
 from cinder_vmware_cache import inventory
+from tests import common
 
 IMAGE = '0b4f6a7e-5c3d-4e2f-9a1b-8c7d6e5f4a3b'
 
@@ -45,7 +45,7 @@ def vm_content(name, template=True, **markers):
 
 
 @ddt.ddt
-class InventoryTestCase(testtools.TestCase):
+class InventoryTestCase(common.TestCase):
 
     def setUp(self):
         super().setUp()

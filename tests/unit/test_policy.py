@@ -15,10 +15,10 @@ import datetime
 
 import ddt
 from oslo_utils import units
-import testtools
 
 from cinder_vmware_cache import exceptions
 from cinder_vmware_cache import policy
+from tests import common
 
 NOW = datetime.datetime(2026, 11, 21, 12, 0, 0)
 
@@ -44,7 +44,7 @@ class FakeConfiguration(object):
 
 
 @ddt.ddt
-class FromConfigurationTestCase(testtools.TestCase):
+class FromConfigurationTestCase(common.TestCase):
 
     def test_defaults_when_unset(self):
         self.assertEqual(policy.CachePolicy(),
@@ -87,7 +87,7 @@ class FromConfigurationTestCase(testtools.TestCase):
 
 
 @ddt.ddt
-class RefusalTestCase(testtools.TestCase):
+class RefusalTestCase(common.TestCase):
 
     def setUp(self):
         super().setUp()
@@ -126,7 +126,7 @@ class RefusalTestCase(testtools.TestCase):
             self.meta(size=None, virtual_size=None)))
 
 
-class LifecycleTestCase(testtools.TestCase):
+class LifecycleTestCase(common.TestCase):
 
     def test_expired_by_last_use(self):
         pol = policy.CachePolicy(age_seconds=100)
@@ -166,7 +166,7 @@ class LifecycleTestCase(testtools.TestCase):
             [entry(str(i), idle=i) for i in range(50)]))
 
 
-class SizeTestCase(testtools.TestCase):
+class SizeTestCase(common.TestCase):
 
     def test_size_gib_rounds_up_and_never_zero(self):
         self.assertEqual(1, policy.size_gib(1))

@@ -12,13 +12,13 @@
 
 
 import ddt
-import testtools
 
 from cinder_vmware_cache import request
+from tests import common
 
 
 @ddt.ddt
-class ResolveTestCase(testtools.TestCase):
+class ResolveTestCase(common.TestCase):
 
     @ddt.data('true', 'True', 'TRUE', '1', 'yes', 'on', ' true ', 'Y')
     def test_true_values(self, value):

@@ -14,7 +14,7 @@
 """Base of the tests against a real vSphere API (simulator or vCenter).
 
 The endpoint comes from the environment (see cinder_vmware_cache.testing.
-vcenter); without one every test here is skipped and says why.
+vcenter); without one every test here fails and says why.
 """
 
 import json
@@ -25,10 +25,10 @@ import uuid
 
 from oslo_utils import units
 from oslo_vmware import vim_util
-import testtools
 
 from cinder_vmware_cache.testing import images
 from cinder_vmware_cache.testing import vcenter
+from tests import common
 
 IMAGE_BYTES = 3 * units.Mi
 
@@ -48,17 +48,14 @@ def fault_api(method, body=None):
         return json.loads(resp.read() or b'null')
 
 
-class SimulatorTestCase(testtools.TestCase):
+class SimulatorTestCase(common.TestCase):
     backend = None
     overrides = {}
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        if not vcenter.endpoint():
-            raise cls.skipException(
-                'no vCenter: set VCENTER_HOST (tools/with-vcenter.sh starts '
-                'the simulator and sets it)')
+        vcenter.required_endpoint()
         cls.backend = 'sim%s' % uuid.uuid4().hex[:6]
         cls.driver = vcenter.make_driver(cls.backend, enable_image_cache=True,
                                          **cls.overrides)
@@ -137,5 +134,6 @@ class FaultsTestCase(SimulatorTestCase):
         try:
             fault_api('DELETE')
         except OSError as exc:
+            # The one documented skip: a real vCenter has no fault API.
             self.skipTest('fault injection needs the simulator: %s' % exc)
         self.addCleanup(fault_api, 'DELETE')

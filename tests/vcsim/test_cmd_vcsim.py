@@ -19,13 +19,13 @@ import uuid
 import fixtures
 from oslo_utils import units
 from oslo_vmware import vim_util
-import testtools
 
 from cinder_vmware_cache.cmd import image_cache
+from tests import common
 from tests.unit import test_cmd_image_cache as cli_tests
 
 
-class SimulatorTestCase(testtools.TestCase):
+class SimulatorTestCase(common.TestCase):
     """The real command against VCENTER_HOST (the simulator or a vCenter).
 
     The cache is filled through the driver in this process; the command
@@ -37,11 +37,7 @@ class SimulatorTestCase(testtools.TestCase):
         # Imported here: the harness needs nothing without a vCenter.
         from cinder_vmware_cache.testing import vcenter
         self.vcenter = vcenter
-        self.endpoint = vcenter.endpoint()
-        if not self.endpoint:
-            self.skipTest('no vCenter: set VCENTER_HOST (and VCENTER_PORT, '
-                          'VCENTER_WSDL for the simulator) to run the '
-                          'command against it')
+        self.endpoint = vcenter.required_endpoint()
 
     def write_conf(self, backend):
         confdir = self.useFixture(cli_tests.ConfigDir())
