@@ -17,7 +17,6 @@ served here returns True; any other outcome returns False and the driver
 runs the stock download path, so a cache problem never costs a volume.
 """
 
-import contextlib
 import time
 import uuid
 
@@ -41,7 +40,6 @@ LOG = logging.getLogger(__name__)
 # Cleared in a clone's extraConfig so a volume never looks like a cache entry.
 _CLEARED_MARKERS = {key: '' for key in inv.MARKERS}
 _FIRST_PURGE_DELAY = 60
-_NO_LOCK = contextlib.nullcontext()
 
 
 def _volume_metadata(volume):
@@ -57,6 +55,17 @@ def _type_extra_specs(volume):
 
 
 class ImageTemplateCache(object):
+    """The image-template cache of one backend.
+
+    Serves create-from-image requests from ready templates (filling the
+    cache on a miss), keeps the backend's view of its entries for the
+    stats, and runs the periodic purge of expired entries, leftovers of
+    interrupted fills and entries over the caps.
+
+    :param driver: the backend's ``VMwareVcVmdkCacheDriver``.
+    :param policy: the backend's ``policy.CachePolicy``.
+    :param inventory: the backend's ``inventory.TemplateInventory``.
+    """
 
     def __init__(self, driver, policy, inventory):
         self._driver = driver
@@ -111,7 +120,7 @@ class ImageTemplateCache(object):
         name = locks.lock_name(self.backend, image_id)
         wait = self.policy.wait_timeout
         try:
-            with locks.held(name, wait, shared=True):
+            with locks.held(name, blocking=wait, shared=True):
                 entry = self.inventory.find_ready(folder, image_id)
                 if entry is not None and entry.ready:
                     self._clone(volume, entry, placement)
@@ -119,21 +128,21 @@ class ImageTemplateCache(object):
         except exceptions.TemplateUnusable as exc:
             # Other clones may still read it: wait for them, then drop it so
             # the next request rebuilds it.
-            self._delete(exc.entry, wait=wait)
+            self._delete_when_free(exc.entry, blocking=wait)
             raise
-        with locks.held(name, wait):
+        with locks.held(name, blocking=wait):
             entry = self.inventory.find_ready(folder, image_id)
             filled = entry is None or not entry.ready
             if entry is not None and not entry.ready:
                 LOG.warning("Removing unusable cache VM %s.", entry.name)
-                self._delete(entry, locked=True)
+                self._destroy(entry)
             if filled:
                 entry = self._fill(context, volume, image_service, meta)
             try:
                 self._clone(volume, entry, placement)
             except exceptions.TemplateUnusable:
                 with excutils.save_and_reraise_exception():
-                    self._delete(entry, locked=True)
+                    self._destroy(entry)
         if filled:
             self._enforce_caps()
 
@@ -144,7 +153,7 @@ class ImageTemplateCache(object):
             # Victims in use by clones are waited for (as long as a request
             # waits for a fill), so the caps hold when this request ends.
             self._evict(self.policy.evictions(self._entries.values()),
-                        wait=self.policy.wait_timeout)
+                        blocking=self.policy.wait_timeout)
         except Exception:
             LOG.warning("Could not apply the image cache caps of backend "
                         "%s after a fill; the purge task retries.",
@@ -156,7 +165,8 @@ class ImageTemplateCache(object):
         fill = {
             'id': str(uuid.uuid4()),
             'name': inv.partial_name(image_id, uuid.uuid4().hex[:8]),
-            'size': pol.size_gib(pol.image_size(meta)),
+            # A volume of 0 GiB is invalid.
+            'size': max(1, pol.gib(pol.image_size(meta))),
             'project_id': inv.project_name(self.backend),
             # Placement and adapter follow the first requester's type; the
             # disk type of each clone is converted to its own type.
@@ -228,27 +238,17 @@ class ImageTemplateCache(object):
 
     def provisioned_gb(self):
         """The cache's size for the scheduler, from the last listing."""
-        return pol.provisioned_gib(self._entries.values())
+        return pol.gib(sum(e.size_bytes for e in self._entries.values()
+                           if e.ready))
 
-    def _delete(self, entry, recheck=False, wait=None, locked=False):
-        """Delete one entry unless a request holds its image's lock.
+    def _destroy(self, entry):
+        """Delete an entry whose image lock the caller holds exclusively.
 
-        ``wait`` bounds how long to wait for the lock (default: not at all);
-        ``locked`` says the caller already holds it exclusively.
+        :returns: whether it is gone; a vCenter error is logged, and the
+            next purge retries.
         """
-        name = locks.lock_name(self.backend, entry.image_id)
         try:
-            with locks.held(name, wait) if not locked else _NO_LOCK:
-                if recheck:
-                    current = self.inventory.reread(entry.ref)
-                    if current is None or not self.policy.is_expired(
-                            current, timeutils.utcnow()):
-                        return False
-                self.inventory.delete(entry.ref)
-        except exceptions.CacheWaitTimeout:
-            LOG.debug("Cache entry %s is in use; not deleted now.",
-                      entry.name)
-            return False
+            self.inventory.delete(entry.ref)
         except vexc.VimException:
             LOG.warning("Could not delete cache entry %s; the next purge "
                         "retries.", entry.name, exc_info=True)
@@ -258,13 +258,39 @@ class ImageTemplateCache(object):
                  {'name': entry.name, 'be': self.backend})
         return True
 
-    def _evict(self, victims, wait=None):
-        """Delete victims; ``wait`` bounds the total wait for their locks."""
-        if wait is None:
-            return [e for e in victims if self._delete(e)]
-        deadline = time.monotonic() + wait
-        return [e for e in victims
-                if self._delete(e, wait=max(0, deadline - time.monotonic()))]
+    def _delete_when_free(self, entry, blocking=False, keep_if=None):
+        """Delete an entry once no request holds its image's lock.
+
+        :param blocking: how long to wait for the lock, as for
+            ``locks.held``; by default do not wait: an entry in use is kept.
+        :param keep_if: re-checked under the lock; the entry is kept when
+            it returns True.
+        :returns: whether the entry was deleted.
+        """
+        name = locks.lock_name(self.backend, entry.image_id)
+        try:
+            with locks.held(name, blocking=blocking):
+                if keep_if is not None and keep_if(entry):
+                    return False
+                return self._destroy(entry)
+        except exceptions.CacheWaitTimeout:
+            LOG.debug("Cache entry %s is in use; not deleted now.",
+                      entry.name)
+            return False
+
+    def _used_since_listing(self, entry):
+        """Whether an expired entry was used again (or went) since listed."""
+        current = self.inventory.reread(entry.ref)
+        return current is None or not self.policy.is_expired(
+            current, timeutils.utcnow())
+
+    def _evict(self, victims, blocking=False):
+        """Delete victims; a number ``blocking`` bounds the total wait."""
+        if blocking is False:
+            return [e for e in victims if self._delete_when_free(e)]
+        deadline = time.monotonic() + blocking
+        return [e for e in victims if self._delete_when_free(
+            e, blocking=max(0, deadline - time.monotonic()))]
 
     def purge(self, expired_only=True, image_id=None):
         """Re-list the cache and delete what the policy (or caller) says.
@@ -281,7 +307,8 @@ class ImageTemplateCache(object):
             return self._evict(entries)
         now = timeutils.utcnow()
         deleted = [e for e in self.policy.expired(entries, now)
-                   if self._delete(e, recheck=True)]
+                   if self._delete_when_free(
+                       e, keep_if=self._used_since_listing)]
         deleted += self._evict(self.policy.leftovers(entries, now))
         deleted += self._evict(self.policy.evictions(self._entries.values()))
         return deleted

@@ -18,12 +18,21 @@ download path and say why.
 """
 
 
+from cinder import exception as cinder_exception
+
+
 class ImageCacheError(Exception):
     """Base class: the cache could not serve this request."""
 
 
-class InvalidCacheOption(ImageCacheError, ValueError):
-    """An image-cache option has a value the driver cannot run with."""
+class InvalidCacheOption(cinder_exception.InvalidConfigurationValue):
+    """An image-cache option has a value the driver cannot run with.
+
+    cinder's own type for a configuration error, with the reason that
+    oslo.config gave.
+    """
+
+    message = 'Invalid value for option %(option)s: %(reason)s'
 
 
 class CacheWaitTimeout(ImageCacheError):

@@ -32,6 +32,7 @@ import re
 from oslo_log import log as logging
 from oslo_utils import timeutils
 from oslo_vmware import exceptions as vexc
+from oslo_vmware.objects import datastore
 from oslo_vmware import vim_util
 
 from cinder_vmware_cache import policy
@@ -47,6 +48,8 @@ STATE_READY = 'ready'
 # Written by the stock import; a template must not carry a volume id.
 VOLUME_ID_KEY = 'cinder.volume.id'
 LAST_USED_FIELD = 'cinder-image-cache-last-used'
+# A disk descriptor is text; anything beyond this in a .vmdk is disk data.
+DESCRIPTOR_TEXT_MAX = 64 * 1024
 
 _NAME_RE = re.compile(r'^image-(?P<image_id>[0-9A-Za-z-]+?)'
                       r'(?:\.partial-(?P<token>[0-9a-f]{8}))?$')
@@ -146,7 +149,7 @@ class TemplateInventory(object):
         return entries
 
     def _to_entry(self, obj_content):
-        props = {p.name: p.val for p in getattr(obj_content, 'propSet', [])}
+        props = vim_util.propset_dict(getattr(obj_content, 'propSet', None))
         name = props.get('name')
         image_id = parse_name(name)
         if image_id is None:
@@ -288,21 +291,21 @@ class TemplateInventory(object):
         return self._vops.get_disk_size(vm)
 
     def disk_bytes(self, vm):
-        """Bytes the VM's disk files hold on the datastore.
+        """Bytes of disk data the VM's disk files hold on the datastore.
 
         oslo.vmware's upload handles never read vCenter's answer, so an
         upload that vCenter refused looks like a success; the files show
-        what actually arrived.
+        what actually arrived. Extents (``-flat``, ``-delta``, ``-sNNN``)
+        count whole. The descriptor is a text file of about 1 KiB and
+        counts only beyond ``DESCRIPTOR_TEXT_MAX``: a single-file (sparse
+        or streamOptimized) disk keeps its data in the ``.vmdk`` itself, as
+        the simulator does for an imported streamOptimized image.
         """
-        path = self._vops.get_vmdk_path(vm)  # "[ds] folder/name.vmdk"
-        ds_part, _sep, rel = path.partition('] ')  # "[ds", "folder/name"
-        folder, _sep, filename = rel.rpartition('/')
+        path = datastore.DatastorePath.parse(self._vops.get_vmdk_path(vm))
         vim = self._session.vim
-        datastores = self._session.invoke_api(
-            vim_util, 'get_object_property', vim, vm, 'datastore')
-        datastore = datastores.ManagedObjectReference[0]
         browser = self._session.invoke_api(
-            vim_util, 'get_object_property', vim, datastore, 'browser')
+            vim_util, 'get_object_property', vim,
+            self._vops.get_datastore(vm), 'browser')
         cf = vim.client.factory
         spec = cf.create('ns0:HostDatastoreBrowserSearchSpec')
         spec.details = cf.create('ns0:FileQueryFlags')
@@ -310,10 +313,15 @@ class TemplateInventory(object):
         spec.details.fileType = False
         spec.details.modification = False
         spec.details.fileOwner = False
-        spec.matchPattern = [filename[:-len('.vmdk')] + '*']
+        spec.matchPattern = [path.basename[:-len('.vmdk')] + '*']
         task = self._session.invoke_api(
             vim, 'SearchDatastore_Task', browser,
-            datastorePath='%s] %s' % (ds_part, folder), searchSpec=spec)
+            datastorePath=str(path.parent), searchSpec=spec)
         result = self._session.wait_for_task(task).result
-        return sum(getattr(f, 'fileSize', None) or 0
-                   for f in getattr(result, 'file', None) or [])
+        total = 0
+        for found in getattr(result, 'file', None) or []:
+            size = getattr(found, 'fileSize', None) or 0
+            if found.path == path.basename:
+                size = max(0, size - DESCRIPTOR_TEXT_MAX)
+            total += size
+        return total

@@ -15,8 +15,16 @@
 They go through cinder's tooz coordinator, so ``[coordination] backend_url``
 decides their reach: the default file backend serialises one host, a
 redis/etcd backend the whole cluster. Fills and deletions take the lock
-exclusively; clones take it shared where the backend supports shared locks
-(tooz's file driver does), exclusively otherwise.
+exclusively; clones take it shared where the backend supports shared locks,
+exclusively otherwise. tooz's file driver shares a lock between the threads
+of one process (the clones of one cinder-volume) only: between processes
+it is exclusive; the redis and etcd drivers have no shared locks.
+
+With the file backend each image leaves one small lock file. They are not
+removed: a process waiting for a lock holds its file open, and removing the
+file then lets the next process lock a new file of the same name, so two
+processes would both hold the "exclusive" lock. The files are empty and
+one per image ever cached.
 """
 
 import contextlib
@@ -32,18 +40,22 @@ def lock_name(backend, image_id):
 
 
 @contextlib.contextmanager
-def held(name, timeout=None, shared=False, coordinator=None):
-    """Hold lock ``name``; wait ``timeout`` seconds (None: do not wait).
+def held(name, blocking=True, shared=False, coordinator=None):
+    """Hold lock ``name`` for the duration of the block.
 
-    Raises CacheWaitTimeout when the lock could not be had in time.
+    :param blocking: as for tooz and ``cinder.coordination.synchronized``:
+        True waits until the lock is free, False does not wait, a number
+        waits at most that many seconds.
+    :param shared: take the lock shared where the tooz backend supports
+        shared locks, exclusively where it does not.
+    :param coordinator: default: cinder's started coordinator.
+    :raises CacheWaitTimeout: the lock could not be had in time.
     """
     lock = (coordinator or coordination.COORDINATOR).get_lock(name)
-    blocking = timeout is not None
     try:
-        acquired = lock.acquire(blocking=blocking, shared=shared,
-                                timeout=timeout)
+        acquired = lock.acquire(blocking=blocking, shared=shared)
     except tooz.NotImplemented:
-        acquired = lock.acquire(blocking=blocking, timeout=timeout)
+        acquired = lock.acquire(blocking=blocking)
     if not acquired:
         raise exceptions.CacheWaitTimeout(
             'lock %s is held by another request' % name)

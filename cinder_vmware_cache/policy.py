@@ -23,7 +23,6 @@ import math
 from oslo_utils import units
 
 from cinder_vmware_cache import exceptions
-from cinder_vmware_cache import opts
 
 _VMDK = 'vmdk'
 
@@ -52,6 +51,11 @@ class CacheEntry:
 
 @dataclasses.dataclass(frozen=True)
 class CachePolicy:
+    """A backend's cache options, and the rules that follow from them.
+
+    The defaults are the options' defaults (``opts.image_cache_opts``).
+    """
+
     enabled: bool = False
     max_image_gb: int = 100
     age_seconds: int = 86400
@@ -74,29 +78,25 @@ class CachePolicy:
 
     @classmethod
     def from_configuration(cls, configuration, backend='backend'):
-        """Read and check the options; a bad value stops the driver's start.
+        """The policy of a backend's configuration.
 
-        oslo.config already enforces types and bounds for values read from a
-        file; this also catches values that were overridden in code, and
-        turns every failure into one message that names the option.
+        oslo.config checks types and bounds when a value is read (and when
+        one is set in code); an unusable value stops the driver's start.
+
+        :param configuration: the backend's cinder ``Configuration``.
+        :param backend: the backend's name, for the message.
+        :raises InvalidCacheOption: (cinder's InvalidConfigurationValue)
+            naming the option and the backend.
         """
-        declared = {opt.dest: opt for opt in opts.image_cache_opts}
         values = {}
         for field, name in cls._FIELDS.items():
-            opt = declared[name]
             try:
                 value = configuration.safe_get(name)
             except ValueError as exc:
                 raise exceptions.InvalidCacheOption(
-                    "[%s] %s: %s" % (backend, name, exc))
-            if value is None:
-                value = opt.default
-            try:
-                values[field] = opt.type(value)
-            except (TypeError, ValueError) as exc:
-                raise exceptions.InvalidCacheOption(
-                    "[%s] %s = %r is invalid: %s" % (backend, name, value,
-                                                     exc))
+                    option='[%s] %s' % (backend, name), reason=exc)
+            if value is not None:
+                values[field] = value
         return cls(**values)
 
     @property
@@ -168,12 +168,6 @@ def image_size(image_meta):
     return None
 
 
-def size_gib(size_bytes):
-    """Whole GiB, rounded up, never below 1 (a volume of 0 GiB is invalid)."""
-    return max(1, int(math.ceil(size_bytes / float(units.Gi))))
-
-
-def provisioned_gib(entries):
-    """What the scheduler must count for the cache: whole GiB, rounded up."""
-    total = sum(e.size_bytes for e in entries if e.ready)
-    return int(math.ceil(total / float(units.Gi)))
+def gib(size_bytes):
+    """Whole GiB that hold ``size_bytes`` (rounded up; 0 for 0)."""
+    return int(math.ceil(size_bytes / float(units.Gi)))

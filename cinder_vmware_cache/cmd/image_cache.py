@@ -73,7 +73,6 @@ import contextlib  # noqa: I100
 import datetime
 import json
 import logging as python_logging
-import math
 import re
 import socket
 import sys
@@ -93,13 +92,13 @@ import eventlet
 from oslo_config import cfg
 from oslo_log import log as logging
 from oslo_utils import timeutils
-from oslo_utils import units
 from oslo_vmware import exceptions as vexc
 from oslo_vmware import vim_util
 
 from cinder_vmware_cache import driver as cache_driver
 from cinder_vmware_cache import exceptions
 from cinder_vmware_cache import opts as cache_opts
+from cinder_vmware_cache import policy
 
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
@@ -255,9 +254,7 @@ def _iso(when):
 
 def _size_gb(size_bytes):
     """Whole GiB rounded up; None when the size is unknown (0)."""
-    if not size_bytes:
-        return None
-    return int(math.ceil(size_bytes / float(units.Gi)))
+    return policy.gib(size_bytes) if size_bytes else None
 
 
 def _purge_after(entry, cache_policy):

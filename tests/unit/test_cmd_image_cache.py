@@ -41,9 +41,12 @@ import fixtures
 from oslo_config import cfg
 from oslo_log import formatters
 from oslo_utils import units
+from oslo_vmware import api
 from oslo_vmware import exceptions as vexc
 
+from cinder_vmware_cache import cache as cache_mod
 from cinder_vmware_cache.cmd import image_cache
+from cinder_vmware_cache import driver
 from cinder_vmware_cache import exceptions
 from cinder_vmware_cache import policy
 from tests import common
@@ -156,8 +159,12 @@ class MainTestBase(test.TestCase):
 
     @staticmethod
     def fake_driver(entries, deleted=(), remaining=()):
-        drv = mock.Mock()
-        cache = drv.image_cache
+        drv = mock.create_autospec(driver.VMwareVcVmdkCacheDriver,
+                                   instance=True)
+        drv.session = mock.create_autospec(api.VMwareAPISession,
+                                           instance=True)
+        cache = drv.image_cache = mock.create_autospec(
+            cache_mod.ImageTemplateCache, instance=True)
         cache.policy = policy.CachePolicy(enabled=True, age_seconds=3600,
                                           leftover_grace_seconds=600)
         cache.list_all.return_value = list(entries)
@@ -600,7 +607,10 @@ class ConnectTestCase(common.TestCase):
         self.assertIn('vCenter 127.0.0.1:%d is unreachable' % port, str(exc))
 
     def test_disconnect_logs_out(self):
-        drv = mock.Mock()
+        # (The driver class is patched in this test case.)
+        drv = mock.NonCallableMock(spec_set=['_session'])
+        drv._session = mock.create_autospec(api.VMwareAPISession,
+                                            instance=True)
         image_cache.disconnect(drv)
         drv._session.logout.assert_called_once_with()
         drv._session.logout.side_effect = vexc.VimException('gone')

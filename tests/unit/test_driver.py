@@ -18,8 +18,14 @@ from unittest import mock
 from cinder.tests.unit.volume.drivers.vmware import (
     test_vmware_vmdk as upstream)
 
+from cinder_vmware_cache import cache
 from cinder_vmware_cache import driver
 from cinder_vmware_cache import exceptions
+from cinder_vmware_cache import policy
+
+
+def fake_cache():
+    return mock.create_autospec(cache.ImageTemplateCache, instance=True)
 
 
 class CacheDriverTestCase(upstream.VMwareVcVmdkDriverTestCase):
@@ -40,24 +46,36 @@ class CacheDriverTestCase(upstream.VMwareVcVmdkDriverTestCase):
         self.assertEqual('VMwareVcVmdkCacheDriver', self._driver.backend_name)
 
     def test_invalid_option_stops_setup_before_vcenter(self):
-        self._config.image_cache_age_seconds = 0
+        # What oslo.config raises when it reads a value out of bounds.
+        bad = ValueError('image_cache_age_seconds: should be >= 1')
+        read = self._config.safe_get
+
+        def safe_get(name):
+            if name == 'image_cache_age_seconds':
+                raise bad
+            return read(name)
+
+        self._config.safe_get = safe_get
         with mock.patch.object(driver.vmdk.VMwareVcVmdkDriver,
                                'do_setup') as parent_setup:
-            self.assertRaises(exceptions.InvalidCacheOption,
-                              self._driver.do_setup, mock.sentinel.ctx)
+            error = self.assertRaises(exceptions.InvalidCacheOption,
+                                      self._driver.do_setup,
+                                      mock.sentinel.ctx)
         parent_setup.assert_not_called()
+        self.assertIn('image_cache_age_seconds', str(error))
+        self.assertIn('should be >= 1', str(error))
 
     @mock.patch.object(driver.vmdk.VMwareVcVmdkDriver, 'do_setup')
     def test_setup_twice_stops_the_old_loop(self, parent_setup):
         self._driver.do_setup(mock.sentinel.ctx)
-        first = self._driver._image_cache = mock.Mock()
+        first = self._driver._image_cache = fake_cache()
         self._driver.do_setup(mock.sentinel.ctx)
         first.stop.assert_called_once_with()
         self.assertIsNot(first, self._driver._image_cache)
 
     @mock.patch.object(driver.vmdk.VMwareVcVmdkDriver, 'copy_image_to_volume')
     def test_clone_image_served_by_cache(self, copy_image):
-        self._driver._image_cache = mock.Mock()
+        self._driver._image_cache = fake_cache()
         self._driver._image_cache.create_volume.return_value = True
         result = self._driver.clone_image(mock.sentinel.ctx,
                                           mock.sentinel.vol, None,
@@ -67,7 +85,7 @@ class CacheDriverTestCase(upstream.VMwareVcVmdkDriverTestCase):
 
     @mock.patch.object(driver.vmdk.VMwareVcVmdkDriver, 'copy_image_to_volume')
     def test_clone_image_falls_back(self, copy_image):
-        self._driver._image_cache = mock.Mock()
+        self._driver._image_cache = fake_cache()
         self._driver._image_cache.create_volume.return_value = False
         self._driver.clone_image(mock.sentinel.ctx, mock.sentinel.vol, None,
                                  {'id': 'img'}, mock.sentinel.svc)
@@ -76,7 +94,7 @@ class CacheDriverTestCase(upstream.VMwareVcVmdkDriverTestCase):
                                            mock.sentinel.svc, 'img')
 
     def test_stats_report_cache_size(self):
-        self._driver._image_cache = mock.Mock()
+        self._driver._image_cache = fake_cache()
         self._driver._image_cache.provisioned_gb.return_value = 7
         self._config.vmware_enable_volume_stats = False
         stats = self._driver.get_volume_stats(refresh=True)
@@ -84,8 +102,8 @@ class CacheDriverTestCase(upstream.VMwareVcVmdkDriverTestCase):
         self.assertEqual('unknown', stats['total_capacity_gb'])
 
     def test_warns_when_stats_disabled(self):
-        self._driver._image_cache = mock.Mock()
-        self._driver._image_cache.policy.enabled = True
+        self._driver._image_cache = fake_cache()
+        self._driver._image_cache.policy = policy.CachePolicy(enabled=True)
         self._config.vmware_enable_volume_stats = False
         with self.assertLogs(driver.LOG.logger, 'WARNING') as logs:
             self._driver.check_for_setup_error()

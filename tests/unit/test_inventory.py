@@ -13,8 +13,10 @@
 
 from unittest import mock
 
+from cinder.volume.drivers.vmware import volumeops
 import ddt
 from oslo_utils import units
+from oslo_vmware import api
 
 from cinder_vmware_cache import inventory
 from tests import common
@@ -49,7 +51,11 @@ class InventoryTestCase(common.TestCase):
 
     def setUp(self):
         super().setUp()
-        self.inv = inventory.TemplateInventory(mock.Mock(), mock.Mock(),
+        self.session = mock.create_autospec(api.VMwareAPISession,
+                                            instance=True)
+        self.vops = mock.create_autospec(volumeops.VMwareVolumeOps,
+                                         instance=True)
+        self.inv = inventory.TemplateInventory(self.session, self.vops,
                                                'vmw', 'Volumes')
 
     def test_names(self):
@@ -93,18 +99,59 @@ class InventoryTestCase(common.TestCase):
             **{inventory.MARKER_SIZE: 'lots'}))
         self.assertEqual(0, entry.size_bytes)
 
-    def test_publish_order(self):
-        calls = mock.Mock()
-        self.inv._vops = calls
+    def test_publish_order_and_arguments(self):
+        # Markers while still a VM (templates refuse ReconfigVM), then the
+        # name that makes it findable, then the template flag, last use.
+        order = mock.Mock()
+        order.attach_mock(self.vops.update_backing_extra_config, 'markers')
+        order.attach_mock(self.vops.rename_backing, 'rename')
+        order.attach_mock(self.vops.mark_backing_as_template, 'template')
+        order.attach_mock(self.session.invoke_api, 'invoke_api')
         self.inv._field_key = 5
-        self.inv._session = mock.Mock()
         self.inv.publish('vm-1', IMAGE, 42)
-        self.assertEqual(['update_backing_extra_config', 'rename_backing',
-                          'mark_backing_as_template'],
-                         [c[0] for c in calls.method_calls])
-        markers = calls.update_backing_extra_config.call_args[0][1]
-        self.assertEqual('', markers[inventory.VOLUME_ID_KEY])
-        self.assertEqual('42', markers[inventory.MARKER_SIZE])
-        self.inv._session.invoke_api.assert_called_once()
-        self.assertEqual('SetField',
-                         self.inv._session.invoke_api.call_args[0][1])
+        vim = self.session.vim
+        self.assertEqual([
+            mock.call.markers('vm-1', {
+                inventory.MARKER_BACKEND: 'vmw',
+                inventory.MARKER_IMAGE: IMAGE,
+                inventory.MARKER_STATE: inventory.STATE_READY,
+                inventory.MARKER_SIZE: '42',
+                inventory.VOLUME_ID_KEY: ''}),
+            mock.call.rename('vm-1', inventory.template_name(IMAGE)),
+            mock.call.template('vm-1'),
+            mock.call.invoke_api(
+                vim, 'SetField', vim.service_content.customFieldsManager,
+                entity='vm-1', key=5, value=mock.ANY),
+        ], order.mock_calls)
+        stamp = order.mock_calls[3].kwargs['value']
+        self.assertRegex(stamp, r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$')
+
+    def search_result(self, *files):
+        """Make SearchDatastore_Task find ``files`` (name, size)."""
+        self.vops.get_vmdk_path.return_value = '[ds1] vol-1/vol-1.vmdk'
+        found = []
+        for name, size in files:
+            item = mock.Mock(fileSize=size)
+            item.path = name
+            found.append(item)
+        self.session.wait_for_task.return_value.result = mock.Mock(
+            file=found)
+
+    @ddt.data(([('vol-1.vmdk', 600), ('vol-1-flat.vmdk', 0)], 0),
+              ([('vol-1.vmdk', 600)], 0),
+              ([], 0),
+              ([('vol-1.vmdk', 600), ('vol-1-flat.vmdk', units.Mi)],
+               units.Mi),
+              ([('vol-1.vmdk', 2 * units.Mi)],
+               2 * units.Mi - inventory.DESCRIPTOR_TEXT_MAX))
+    @ddt.unpack
+    def test_disk_bytes_counts_data_not_the_descriptor(self, files,
+                                                       expected):
+        self.search_result(*files)
+        self.assertEqual(expected, self.inv.disk_bytes('vm-1'))
+        search = self.session.invoke_api.call_args
+        self.assertEqual('SearchDatastore_Task', search.args[1])
+        self.assertEqual('[ds1] vol-1', search.kwargs['datastorePath'])
+        self.assertEqual(['vol-1*'],
+                         search.kwargs['searchSpec'].matchPattern)
+        self.vops.get_datastore.assert_called_once_with('vm-1')

@@ -12,11 +12,17 @@
 
 
 import datetime
+import os
 
+from cinder import exception as cinder_exception
+from cinder.volume import configuration as configuration_mod
 import ddt
+import fixtures
+from oslo_config import cfg
 from oslo_utils import units
 
 from cinder_vmware_cache import exceptions
+from cinder_vmware_cache import opts
 from cinder_vmware_cache import policy
 from tests import common
 
@@ -32,15 +38,25 @@ def entry(image_id, ready=True, size_gb=1, idle=0, created_ago=None):
         last_used=NOW - datetime.timedelta(seconds=idle) if ready else None)
 
 
-class FakeConfiguration(object):
-    def __init__(self, **values):
-        self.values = values
+def configuration(testcase, **values):
+    """A backend's configuration read by oslo.config from a file.
 
-    def safe_get(self, name):
-        value = self.values.get(name)
-        if isinstance(value, Exception):
-            raise value
-        return value
+    Values are written as text, as an operator writes them, so oslo.config
+    does the type and bound checks it does in cinder-volume.
+    """
+    path = os.path.join(testcase.useFixture(fixtures.TempDir()).path,
+                        'cinder.conf')
+    with open(path, 'w') as conf_file:
+        conf_file.write('[vmw1]\n')
+        for name, value in values.items():
+            conf_file.write('%s = %s\n' % (name, value))
+    conf = cfg.ConfigOpts()
+    conf(args=[], default_config_files=[path])
+    # cinder's Configuration reads the global CONF: give it this one.
+    testcase.useFixture(fixtures.MonkeyPatch(
+        'cinder.volume.configuration.CONF', conf))
+    return configuration_mod.Configuration(opts.image_cache_opts,
+                                           config_group='vmw1')
 
 
 @ddt.ddt
@@ -49,41 +65,43 @@ class FromConfigurationTestCase(common.TestCase):
     def test_defaults_when_unset(self):
         self.assertEqual(policy.CachePolicy(),
                          policy.CachePolicy.from_configuration(
-                             FakeConfiguration()))
+                             configuration(self)))
 
     def test_values(self):
-        conf = FakeConfiguration(enable_image_cache=True,
-                                 image_cache_max_size_gb=5,
-                                 image_cache_age_seconds=10,
-                                 image_cache_purge_interval=2,
-                                 image_cache_max_total_gb=50,
-                                 image_cache_max_count=3)
-        result = policy.CachePolicy.from_configuration(conf)
-        self.assertEqual((True, 5, 10, 2, 50, 3),
-                         (result.enabled, result.max_image_gb,
-                          result.age_seconds, result.purge_interval,
-                          result.max_total_gb, result.max_count))
+        conf = configuration(self, enable_image_cache='true',
+                             image_cache_max_size_gb=5,
+                             image_cache_age_seconds=10,
+                             image_cache_purge_interval=2,
+                             image_cache_max_total_gb=50,
+                             image_cache_max_count=3,
+                             image_cache_wait_timeout=7,
+                             image_cache_leftover_grace_seconds=0)
+        self.assertEqual(
+            policy.CachePolicy(enabled=True, max_image_gb=5, age_seconds=10,
+                               purge_interval=2, max_total_gb=50, max_count=3,
+                               wait_timeout=7, leftover_grace_seconds=0),
+            policy.CachePolicy.from_configuration(conf))
+
+    def test_empty_value_is_the_default(self):
+        conf = configuration(self, image_cache_age_seconds='')
+        self.assertEqual(policy.CachePolicy(),
+                         policy.CachePolicy.from_configuration(conf))
 
     @ddt.data(('image_cache_age_seconds', 0),
               ('image_cache_purge_interval', -5),
               ('image_cache_max_size_gb', -1),
+              ('image_cache_max_size_gb', 1.5),
               ('image_cache_max_count', 'many'),
               ('enable_image_cache', 'perhaps'))
     @ddt.unpack
     def test_invalid_values_name_the_option(self, name, value):
-        conf = FakeConfiguration(**{name: value})
-        error = self.assertRaises(exceptions.InvalidCacheOption,
+        conf = configuration(self, **{name: value})
+        error = self.assertRaises(cinder_exception.InvalidConfigurationValue,
                                   policy.CachePolicy.from_configuration,
                                   conf, 'vmw1')
-        self.assertIn(name, str(error))
-        self.assertIn('[vmw1]', str(error))
-
-    def test_value_error_from_config_file(self):
-        conf = FakeConfiguration(
-            image_cache_age_seconds=ValueError('should be >= 1'))
-        error = self.assertRaises(exceptions.InvalidCacheOption,
-                                  policy.CachePolicy.from_configuration, conf)
-        self.assertIn('image_cache_age_seconds', str(error))
+        self.assertIsInstance(error, exceptions.InvalidCacheOption)
+        self.assertIn('[vmw1] %s: ' % name, str(error))
+        self.assertIn('is not valid', str(error))
 
 
 @ddt.ddt
@@ -166,18 +184,11 @@ class LifecycleTestCase(common.TestCase):
             [entry(str(i), idle=i) for i in range(50)]))
 
 
-class SizeTestCase(common.TestCase):
+@ddt.ddt
+class GibTestCase(common.TestCase):
 
-    def test_size_gib_rounds_up_and_never_zero(self):
-        self.assertEqual(1, policy.size_gib(1))
-        self.assertEqual(1, policy.size_gib(units.Gi))
-        self.assertEqual(2, policy.size_gib(units.Gi + 1))
-
-    def test_provisioned_counts_ready_entries_rounded_up(self):
-        entries = [entry('a', size_gb=1), entry('b', size_gb=2),
-                   entry('c', ready=False, size_gb=7)]
-        self.assertEqual(3, policy.provisioned_gib(entries))
-        half = policy.CacheEntry('h', 'image-h', 'h', True,
-                                 size_bytes=units.Gi // 2)
-        self.assertEqual(1, policy.provisioned_gib([half]))
-        self.assertEqual(0, policy.provisioned_gib([]))
+    @ddt.data((0, 0), (1, 1), (units.Gi, 1), (units.Gi + 1, 2),
+              (10 * units.Gi, 10), (units.Gi // 2, 1))
+    @ddt.unpack
+    def test_rounds_up(self, size_bytes, expected):
+        self.assertEqual(expected, policy.gib(size_bytes))

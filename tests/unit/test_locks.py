@@ -1,0 +1,169 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Locks on a real tooz file coordinator, held by two processes.
+
+The other process is a small tooz client (the same driver cinder-volume
+uses with the default ``[coordination] backend_url``), so these tests see
+what two cinder-volume processes on one host see.
+"""
+
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from unittest import mock
+
+from cinder import coordination
+import fixtures
+from oslo_config import cfg
+import tooz
+
+from cinder_vmware_cache import exceptions
+from cinder_vmware_cache import locks
+from tests import common
+
+NAME = locks.lock_name('b1', 'img-1')
+
+# Holds lock argv[2] (shared when argv[3] == "shared") on coordinator URL
+# argv[1] until a line arrives on stdin; says "held" once it holds it.
+HOLDER = textwrap.dedent('''
+    import sys
+    from tooz import coordination
+    coord = coordination.get_coordinator(sys.argv[1], b'holder')
+    coord.start()
+    lock = coord.get_lock(sys.argv[2].encode('ascii'))
+    lock.acquire(shared=sys.argv[3] == 'shared')
+    print('held', flush=True)
+    sys.stdin.readline()
+    lock.release()
+    coord.stop()
+''')
+
+
+class NameTestCase(common.TestCase):
+
+    def test_name_is_backend_scoped(self):
+        self.assertEqual('image-cache-b1-img', locks.lock_name('b1', 'img'))
+
+
+class FileCoordinatorTestCase(common.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.url = 'file://%s' % self.useFixture(fixtures.TempDir()).path
+        cfg.CONF.set_override('backend_url', self.url, group='coordination')
+        self.addCleanup(cfg.CONF.clear_override, 'backend_url',
+                        group='coordination')
+        self.coordinator = coordination.Coordinator(prefix='cvc-test-')
+        self.coordinator.start()
+        self.addCleanup(self.coordinator.stop)
+
+    def hold_elsewhere(self, shared=False):
+        """Hold NAME in another process until the test ends."""
+        proc = subprocess.Popen(
+            [sys.executable, '-c', HOLDER, self.url,
+             'cvc-test-' + NAME, 'shared' if shared else 'exclusive'],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.addCleanup(proc.wait, 30)
+        self.addCleanup(proc.stdin.close)
+        self.assertEqual('held\n', proc.stdout.readline())
+        return proc
+
+    def held(self, **kwargs):
+        return locks.held(NAME, coordinator=self.coordinator, **kwargs)
+
+    def test_exclusive_elsewhere_times_out_after_the_wait(self):
+        self.hold_elsewhere()
+        start = time.monotonic()
+        self.assertRaises(exceptions.CacheWaitTimeout,
+                          self.held(blocking=0.5).__enter__)
+        self.assertGreaterEqual(time.monotonic() - start, 0.5)
+
+    def test_not_blocking_returns_at_once(self):
+        self.hold_elsewhere()
+        start = time.monotonic()
+        self.assertRaises(exceptions.CacheWaitTimeout,
+                          self.held(blocking=False).__enter__)
+        self.assertLess(time.monotonic() - start, 0.5)
+
+    def test_shared_holders_in_one_process_do_not_wait(self):
+        with self.held(blocking=False, shared=True):
+            other = []
+
+            def take_shared():
+                with self.held(blocking=False, shared=True):
+                    other.append('held')
+
+            thread = threading.Thread(target=take_shared)
+            thread.start()
+            thread.join(10)
+            self.assertEqual(['held'], other)
+
+    def test_shared_is_exclusive_across_processes(self):
+        # tooz's file driver shares a lock between the threads of one
+        # process only; another process holds it as an fcntl lock.
+        self.hold_elsewhere(shared=True)
+        self.assertRaises(exceptions.CacheWaitTimeout,
+                          self.held(blocking=False, shared=True).__enter__)
+
+    def test_shared_elsewhere_keeps_exclusive_out(self):
+        self.hold_elsewhere(shared=True)
+        self.assertRaises(exceptions.CacheWaitTimeout,
+                          self.held(blocking=False).__enter__)
+
+    def test_blocking_waits_for_the_release(self):
+        holder = self.hold_elsewhere()
+        start = time.monotonic()
+
+        def release_later():
+            time.sleep(0.5)
+            holder.stdin.write('go\n')
+            holder.stdin.flush()
+
+        thread = threading.Thread(target=release_later)
+        thread.start()
+        self.addCleanup(thread.join)
+        with self.held():
+            self.assertGreaterEqual(time.monotonic() - start, 0.5)
+
+    def test_released_after_the_block(self):
+        with self.held(blocking=False):
+            pass
+        self.hold_elsewhere()
+
+    def test_released_when_the_block_raises(self):
+        def body():
+            with self.held(blocking=False):
+                raise ValueError('body failed')
+        self.assertRaises(ValueError, body)
+        self.hold_elsewhere()
+
+
+class SharedFallbackTestCase(common.TestCase):
+    """Backends without shared locks (redis, etcd) lock exclusively."""
+
+    def test_shared_falls_back_to_exclusive(self):
+        lock = mock.create_autospec(tooz.locking.Lock, instance=True)
+        lock.acquire.side_effect = [tooz.NotImplemented(), True]
+        coordinator = mock.create_autospec(coordination.Coordinator,
+                                           instance=True)
+        coordinator.get_lock.return_value = lock
+        with locks.held('n', blocking=5, shared=True,
+                        coordinator=coordinator):
+            lock.release.assert_not_called()
+        coordinator.get_lock.assert_called_once_with('n')
+        self.assertEqual([mock.call(blocking=5, shared=True),
+                          mock.call(blocking=5)],
+                         lock.acquire.call_args_list)
+        lock.release.assert_called_once_with()
