@@ -47,6 +47,7 @@ from oslo_vmware import vim_util
 
 from cinder_vmware_cache import driver as cache_driver
 from cinder_vmware_cache import inventory as inv
+from cinder_vmware_cache.testing import disk_images
 from cinder_vmware_cache.testing import images
 from cinder_vmware_cache.testing import vcenter
 
@@ -193,8 +194,8 @@ class Bench(object):
         if key not in self.files:
             directory = os.path.join(self.scratch, '%s-%d' % key[::-1])
             os.mkdir(directory)
-            self.files[key] = images.make_vmdk(directory, size_mib * units.Mi,
-                                               disk_type)
+            self.files[key] = disk_images.make_vmdk(
+                directory, size_mib * units.Mi, disk_type)
         return self.svc.add(self.files[key], disk_type=disk_type,
                             virtual_size=size_mib * units.Mi)
 

@@ -35,7 +35,12 @@ STATS_KEY = 'extra_provisioned_capacity_gb'
 
 
 class VMwareVcVmdkCacheDriver(vmdk.VMwareVcVmdkDriver):
-    """Stock VMDK driver plus the image-template cache."""
+    """Stock VMDK driver plus the image-template cache.
+
+    Set ``volume_driver`` to this class and ``enable_image_cache = true``
+    in the backend's section; everything but create-from-image requests
+    that ask for the cache is the stock driver.
+    """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

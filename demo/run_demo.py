@@ -36,6 +36,7 @@ warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
 import cinder.tests.unit  # noqa: F401  (eventlet patching, objects)
 from oslo_utils import units
 
+from cinder_vmware_cache.testing import disk_images
 from cinder_vmware_cache.testing import images
 from cinder_vmware_cache.testing import vcenter
 
@@ -86,7 +87,7 @@ def run(log_file):
     cache = driver._image_cache
     service = images.LocalImageService()
     scratch = images.scratch_dir()
-    image_id = service.add(images.make_vmdk(scratch, 32 * units.Mi),
+    image_id = service.add(disk_images.make_vmdk(scratch, 32 * units.Mi),
                            virtual_size=32 * units.Mi)
     ctx = vcenter.user_context('demo-project')
     rows, backings = [], []

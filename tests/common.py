@@ -21,13 +21,18 @@ by ``CVC_TEST_LOG`` (tox sets it in the env's log folder).
 
 import logging
 import os
+import socket
+import subprocess
+import sys
 import tempfile
+import textwrap
 
 import fixtures
 import testtools
 
 
 LOG_FORMAT = '%(asctime)s %(levelname)s %(name)s %(message)s'
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def prepare_process():
@@ -58,3 +63,61 @@ class TestCase(testtools.TestCase):
         super().setUp()
         self.useFixture(fixtures.FakeLogger(level=logging.INFO,
                                             format=LOG_FORMAT))
+
+
+def free_ports(count):
+    """``count`` distinct local TCP ports that nothing listens on."""
+    socks = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(('127.0.0.1', 0))
+            socks.append(sock)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def free_port():
+    return free_ports(1)[0]
+
+
+def backend_section(name, **values):
+    lines = ['[%s]' % name]
+    lines += ['%s = %s' % item for item in values.items()]
+    return '\n'.join(lines) + '\n'
+
+
+class ConfigDir(fixtures.Fixture):
+    """A temporary directory to write cinder.conf files into."""
+
+    def _setUp(self):
+        self.path = self.useFixture(fixtures.TempDir()).path
+
+    def write(self, text, name='cinder.conf'):
+        path = os.path.join(self.path, name)
+        with open(path, 'w') as out:
+            out.write(textwrap.dedent(text))
+        return path
+
+    def cinder_conf(self, enabled='be1', sections=None, extra=''):
+        text = '[DEFAULT]\nenabled_backends = %s\n\n' % enabled
+        text += '[coordination]\nbackend_url = file://%s\n\n' % (
+            os.path.join(self.path, 'locks'))
+        for name, values in (sections or {}).items():
+            text += backend_section(name, **values) + '\n'
+        return self.write(text + extra)
+
+
+def run_cli(args, timeout=120):
+    """The operator command in a fresh interpreter: (code, stdout, stderr)."""
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(
+        [ROOT] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep)
+                  if p])
+    proc = subprocess.run(
+        [sys.executable, '-m', 'cinder_vmware_cache.cmd.image_cache'] +
+        list(args), cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=timeout)
+    return proc.returncode, proc.stdout, proc.stderr

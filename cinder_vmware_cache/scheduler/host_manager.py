@@ -33,6 +33,12 @@ EXTRA_KEY = 'extra_provisioned_capacity_gb'
 
 
 class PoolState(host_manager.PoolState):
+    """A pool whose provisioned capacity includes the backend's cache.
+
+    Adds the reported ``extra_provisioned_capacity_gb`` (a positive number;
+    anything else is ignored) to ``provisioned_capacity_gb`` on every fresh
+    capability report, and shows the sum in the pool's capabilities.
+    """
 
     def update_from_volume_capability(self, capability, service=None):
         # The stock update ignores a capability older than the last one.
@@ -52,6 +58,7 @@ class PoolState(host_manager.PoolState):
 
 
 class BackendState(host_manager.BackendState):
+    """A backend whose pools are ``PoolState``."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -59,4 +66,9 @@ class BackendState(host_manager.BackendState):
 
 
 class HostManager(host_manager.HostManager):
+    """cinder's host manager with cache-aware pool states.
+
+    Set ``scheduler_host_manager`` to this class in cinder-scheduler.
+    """
+
     backend_state_cls = BackendState

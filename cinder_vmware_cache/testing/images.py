@@ -20,7 +20,6 @@ is "not found") and ``download`` (an iterator of chunks).
 import atexit
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
 import uuid
@@ -97,32 +96,6 @@ class LocalImageService(object):
                         return
                     yield chunk
         return chunks()
-
-
-def make_vmdk(directory, size_bytes, disk_type='preallocated'):
-    """Write an image file of ``size_bytes`` virtual size; return its path.
-
-    A preallocated vmdk image is the flat extent itself. A streamOptimized
-    one is made by qemu-img from a flat extent when qemu-img is installed.
-    The payload is incompressible so transfers cost what the size says.
-    """
-    flat = os.path.join(directory, 'disk-%d.flat' % size_bytes)
-    with open(flat, 'wb') as out:
-        left = size_bytes
-        block = os.urandom(units.Mi)
-        while left > 0:
-            out.write(block[:min(left, units.Mi)])
-            left -= units.Mi
-    if disk_type == 'preallocated':
-        return flat
-    qemu_img = shutil.which('qemu-img')
-    if not qemu_img:
-        raise RuntimeError('qemu-img is needed for a streamOptimized image')
-    path = os.path.join(directory, 'disk-%d.vmdk' % size_bytes)
-    subprocess.run([qemu_img, 'convert', '-f', 'raw', '-O', 'vmdk', '-o',
-                    'subformat=streamOptimized', flat, path], check=True)
-    os.unlink(flat)
-    return path
 
 
 def scratch_dir():

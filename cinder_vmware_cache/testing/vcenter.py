@@ -12,20 +12,11 @@
 
 """Build a configured driver against the vCenter named by the environment.
 
-The same code drives the local simulator and a real vCenter:
-
-=====================  ==========================================
-VCENTER_HOST           vCenter address (unset: no vCenter; tests fail)
-VCENTER_PORT           443 by default (the simulator listens on 8989)
-VCENTER_USER           user name
-VCENTER_PASSWORD       password
-VCENTER_WSDL           vim25 WSDL URL; the simulator needs the generated one
-VCENTER_INSECURE       "true" to skip certificate checks (default true)
-=====================  ==========================================
+The same code drives the local simulator and a real vCenter; the
+variables are those of ``endpoint``.
 """
 
 import atexit
-import os
 import re
 import shutil
 import tempfile
@@ -38,34 +29,23 @@ from cinder.volume import configuration
 from cinder.volume import driver as base_driver
 from cinder.volume.drivers.vmware import vmdk
 from oslo_config import cfg
-from oslo_utils import strutils
 from oslo_utils import uuidutils
 from urllib3 import exceptions as urllib3_exc
 
 from cinder_vmware_cache import driver as cache_driver
 from cinder_vmware_cache import opts
+from cinder_vmware_cache.testing import endpoint as cvc_endpoint
 
 CONF = cfg.CONF
-ENV_HOST = 'VCENTER_HOST'
+ENV_HOST = cvc_endpoint.ENV_HOST
 
 
 def endpoint():
     """The vCenter settings from the environment, or None."""
-    host = os.environ.get(ENV_HOST)
-    if not host:
-        return None
-    insecure = strutils.bool_from_string(
-        os.environ.get('VCENTER_INSECURE', 'true'))
-    if insecure:
-        trust_insecure_endpoint(host)
-    return {
-        'vmware_host_ip': host,
-        'vmware_host_port': int(os.environ.get('VCENTER_PORT', '443')),
-        'vmware_host_username': os.environ.get('VCENTER_USER', 'user'),
-        'vmware_host_password': os.environ.get('VCENTER_PASSWORD', 'pass'),
-        'vmware_wsdl_location': os.environ.get('VCENTER_WSDL') or None,
-        'vmware_insecure': insecure,
-    }
+    settings = cvc_endpoint.from_env()
+    if settings and settings['vmware_insecure']:
+        trust_insecure_endpoint(settings['vmware_host_ip'])
+    return settings
 
 
 def required_endpoint():

@@ -54,6 +54,9 @@ import urllib.error
 import urllib.request
 import uuid
 
+from cinder_vmware_cache.testing import disk_images
+from tests import common
+
 RABBITMQ_SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server'
 TOP_DIR = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -67,25 +70,6 @@ class StackError(Exception):
 
 
 # ---- small helpers ---------------------------------------------------------
-def vcenter_from_env():
-    """The vCenter of VCENTER_*, as cinder options; None when unset.
-
-    The same variables and defaults as cinder_vmware_cache.testing.vcenter
-    (which is not imported here: it imports cinder).
-    """
-    host = os.environ.get('VCENTER_HOST')
-    if not host:
-        return None
-    return {
-        'vmware_host_ip': host,
-        'vmware_host_port': os.environ.get('VCENTER_PORT', '443'),
-        'vmware_host_username': os.environ.get('VCENTER_USER', 'user'),
-        'vmware_host_password': os.environ.get('VCENTER_PASSWORD', 'pass'),
-        'vmware_wsdl_location': os.environ.get('VCENTER_WSDL', ''),
-        'vmware_insecure': os.environ.get('VCENTER_INSECURE', 'true'),
-    }
-
-
 def missing_tools():
     """What this machine lacks to run the stack (empty: nothing)."""
     missing = []
@@ -113,19 +97,6 @@ def command(name):
     """Path of a console script of this Python environment, else of PATH."""
     path = os.path.join(BIN_DIR, name)
     return path if os.access(path, os.X_OK) else shutil.which(name)
-
-
-def free_ports(count):
-    socks = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(('127.0.0.1', 0))
-            socks.append(sock)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for sock in socks:
-            sock.close()
 
 
 def port_open(port, host='127.0.0.1'):
@@ -311,7 +282,7 @@ class Stack(object):
         self.logs = os.path.join(self.top, 'logs')
         os.makedirs(self.logs)
         (self.epmd_port, self.amqp_port, self.dist_port, self.glance_port,
-         self.cinder_port) = free_ports(5)
+         self.cinder_port) = common.free_ports(5)
         self.glance_url = 'http://127.0.0.1:%d' % self.glance_port
         self.cinder_url = 'http://127.0.0.1:%d' % self.cinder_port
         self.services = []
@@ -651,15 +622,7 @@ class Stack(object):
         Glance inspects uploads (``require_image_format_match``), so a vmdk
         image must really be one; qemu-img writes it.
         """
-        raw = self.path('image.raw')
-        with open(raw, 'wb') as out:
-            out.write(os.urandom(size_bytes))
-        vmdk = self.path('image.vmdk')
-        subprocess.run([shutil.which('qemu-img'), 'convert', '-f', 'raw',
-                        '-O', 'vmdk', '-o', 'subformat=streamOptimized', raw,
-                        vmdk], check=True, capture_output=True)
-        os.unlink(raw)
-        return vmdk
+        return disk_images.make_vmdk(self.top, size_bytes, 'streamOptimized')
 
     # ---- what the logs say -----------------------------------------------
     def glance_downloads(self, image_id):

@@ -31,6 +31,7 @@ import sys
 
 from testtools import content
 
+from cinder_vmware_cache.testing import endpoint
 from tests import common
 from tests.fullstack import harness
 from tests.fullstack import vsphere
@@ -55,7 +56,7 @@ class OpenStackCliTest(common.TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        settings = harness.vcenter_from_env()
+        settings = endpoint.from_env()
         if not settings:
             raise RuntimeError('no vCenter: VCENTER_HOST is unset; fix: run '
                                'the tests with tools/test.sh (it starts the '

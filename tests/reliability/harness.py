@@ -37,8 +37,10 @@ from oslo_utils import units
 from oslo_vmware import vim_util
 
 from cinder_vmware_cache import inventory
+from cinder_vmware_cache.testing import disk_images
 from cinder_vmware_cache.testing import images
 from cinder_vmware_cache.testing import vcenter
+from tests import common
 from tests.vcsim import base
 
 ASK = {'use_image_cache': 'true'}
@@ -50,22 +52,30 @@ STOCK_TEMP_FOLDER = 'cinder_temp'
 
 
 # ---- what vCenter holds -----------------------------------------------------
-def vm_inventory(session, max_objects=100):
-    """{moref value: (name, is_template)} of every VM of the vCenter."""
+def objects(session, mo_type, properties, max_objects=100):
+    """[(moref, {property: value})] of every object of a type in vCenter."""
     vim = session.vim
-    result = session.invoke_api(vim_util, 'get_objects', vim,
-                                'VirtualMachine', max_objects,
-                                ['name', 'config.template'])
-    found = {}
-    with vim_util.WithRetrieval(vim, result) as objects:
-        for obj in objects:
-            props = {p.name: p.val for p in getattr(obj, 'propSet', [])}
-            found[vim_util.get_moref_value(obj.obj)] = (
-                props.get('name'), bool(props.get('config.template')))
-    return found
+    result = session.invoke_api(vim_util, 'get_objects', vim, mo_type,
+                                max_objects, properties)
+    with vim_util.WithRetrieval(vim, result) as found:
+        return [(obj.obj, vim_util.propset_dict(getattr(obj, 'propSet',
+                                                        None)))
+                for obj in found]
 
 
-def datastore_files(session, max_objects=100):
+def vm_inventory(session):
+    """{moref value: (name, is_template)} of every VM of the vCenter.
+
+    The whole vCenter, not only the cache folders the driver lists: a test
+    must see a VM that went anywhere else too.
+    """
+    return {vim_util.get_moref_value(ref): (props.get('name'),
+                                            bool(props.get('config.template')))
+            for ref, props in objects(session, 'VirtualMachine',
+                                      ['name', 'config.template'])}
+
+
+def datastore_files(session):
     """{'[datastore]folder/file': size} of every file on every datastore.
 
     Read through each datastore's browser, as an operator would see it.
@@ -73,15 +83,9 @@ def datastore_files(session, max_objects=100):
     """
     vim = session.vim
     factory = vim.client.factory
-    result = session.invoke_api(vim_util, 'get_objects', vim, 'Datastore',
-                                max_objects, ['name', 'browser'])
-    stores = []
-    with vim_util.WithRetrieval(vim, result) as objects:
-        for obj in objects:
-            props = {p.name: p.val for p in getattr(obj, 'propSet', [])}
-            stores.append((props['name'], props['browser']))
     files = {}
-    for name, browser in stores:
+    for _ref, props in objects(session, 'Datastore', ['name', 'browser']):
+        name, browser = props['name'], props['browser']
         spec = factory.create('ns0:HostDatastoreBrowserSearchSpec')
         details = factory.create('ns0:FileQueryFlags')
         details.fileSize = True
@@ -103,20 +107,15 @@ def datastore_files(session, max_objects=100):
     return files
 
 
-def refresh_datastores(session, max_objects=100):
+def refresh_datastores(session):
     """Have vCenter re-read the free space of every datastore.
 
     The simulator takes space for each clone twice and gives it back once,
     so a long run would find no datastore with room; a refresh re-reads
     the real figure (on vCenter it is just a refresh).
     """
-    vim = session.vim
-    result = session.invoke_api(vim_util, 'get_objects', vim, 'Datastore',
-                                max_objects, ['name'])
-    with vim_util.WithRetrieval(vim, result) as objects:
-        refs = [obj.obj for obj in objects]
-    for ref in refs:
-        session.invoke_api(vim, 'RefreshDatastore', ref)
+    for ref, _props in objects(session, 'Datastore', ['name']):
+        session.invoke_api(session.vim, 'RefreshDatastore', ref)
 
 
 def custom_field_keys(session, name):
@@ -134,12 +133,6 @@ def is_cache_name(name):
 
 
 # ---- local services ---------------------------------------------------------
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 class RedisServer(object):
     """A private redis-server (Debian package) on loopback, no persistence."""
 
@@ -155,7 +148,7 @@ class RedisServer(object):
 
     def start(self, timeout=15):
         self.dir = tempfile.mkdtemp(prefix='cvc-redis-')
-        self.port = free_port()
+        self.port = common.free_port()
         self.log = open(os.path.join(self.dir, 'redis.log'), 'wb')
         self.proc = subprocess.Popen(
             [self.binary, '--port', str(self.port), '--bind', '127.0.0.1',
@@ -276,7 +269,7 @@ def wait_for_rule(rule_id, matched=1, timeout=60):
     """Wait until a fault rule has matched ``matched`` requests."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        rule = base.fault_api_rule('GET', rule_id)
+        rule = base.fault_api('GET', rule_id=rule_id)
         if rule['matched'] >= matched:
             return rule
         eventlet.sleep(0.2)
@@ -366,7 +359,7 @@ class ReliabilityTestCase(base.FaultsTestCase):
     def add_image(self, size=IMAGE_BYTES, disk_type='preallocated',
                   service=None, **kwargs):
         directory = tempfile.mkdtemp(dir=self.image_dir)
-        path = images.make_vmdk(directory, size, disk_type)
+        path = disk_images.make_vmdk(directory, size, disk_type)
         kwargs.setdefault('virtual_size', size)
         image_id = (service or self.images).add(path, disk_type=disk_type,
                                                 **kwargs)

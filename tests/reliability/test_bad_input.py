@@ -261,7 +261,7 @@ class StartupOptionsTestCase(common.TestCase):
     def test_out_of_range_options_stop_the_start_with_a_clear_message(self):
         endpoint = vcenter.required_endpoint()
         parser = configparser.RawConfigParser()
-        closed = harness.free_port()
+        closed = common.free_port()
         expected = {}
         for option, values in sorted(self.BAD.items()):
             for number, value in enumerate(values):

@@ -58,7 +58,7 @@ class CrashDuringFillTestCase(harness.ReliabilityTestCase):
             self.assertEqual('stalled', worker.read_event()['event'])
         worker.kill()
         if rule is not None:
-            base.fault_api_rule('DELETE', rule['id'])
+            base.fault_api('DELETE', rule_id=rule['id'])
         return worker
 
     def check_restart(self, image_id, leftover_names):

@@ -74,7 +74,7 @@ class FillFaultsTestCase(harness.ReliabilityTestCase):
         rule = self.fault(method='ImportVApp', action='fault',
                           fault='InvalidArgument')
         self.first = self.request(image_id)
-        self.assertEqual(1, base.fault_api_rule('GET', rule['id'])['hits'])
+        self.assertEqual(1, base.fault_api('GET', rule_id=rule['id'])['hits'])
         self.check_recovery(image_id)
 
     # (image disk type, image size, the fault the fill meets)

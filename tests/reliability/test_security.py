@@ -32,6 +32,7 @@ from oslo_vmware import vim_util
 
 from cinder_vmware_cache import inventory
 from cinder_vmware_cache.testing import vcenter
+from tests import common
 from tests.reliability import harness
 
 CLI_MODULE = 'cinder_vmware_cache.cmd.image_cache'
@@ -240,7 +241,7 @@ class CommandLineTestCase(harness.ReliabilityTestCase):
 
     def test_errors_never_print_the_password(self):
         section = dict(self.backend_section,
-                       vmware_host_port=str(harness.free_port()))
+                       vmware_host_port=str(common.free_port()))
         unreachable = self.start(self.write_config('closed.conf', section),
                                  '--debug', 'list')
         # A line the parser rejects, holding the password.

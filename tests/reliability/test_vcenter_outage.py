@@ -125,11 +125,11 @@ class PeriodicTaskOutageTestCase(harness.ReliabilityTestCase):
         rule = base.fault_api('POST', dict(LISTING, action='drop'))
         eventlet.sleep(3.5)
         self.assertGreaterEqual(
-            base.fault_api_rule('GET', rule['id'])['hits'], 2)
+            base.fault_api('GET', rule_id=rule['id'])['hits'], 2)
         self.assertIsNotNone(self.cache._loop)
         self.assertEqual(1, self.stats())
         self.assertEqual(1, len(self.cache.entries()))
-        base.fault_api_rule('DELETE', rule['id'])
+        base.fault_api('DELETE', rule_id=rule['id'])
         # Back: the next cycles expire the idle template.
         deadline = time.monotonic() + 10
         while self.cache.entries() and time.monotonic() < deadline:

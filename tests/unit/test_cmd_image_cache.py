@@ -26,9 +26,6 @@ import json
 import logging
 import os
 import socket
-import subprocess
-import sys
-import textwrap
 import time
 from unittest import mock
 import uuid
@@ -53,8 +50,6 @@ from tests import common
 
 CONF = cfg.CONF
 REAL_PROBE = image_cache._probe
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
 SECRET = 'Sup3r-S3cret-Passw0rd'
 IMAGE_A = '11111111-2222-3333-4444-555555555555'
 IMAGE_B = '66666666-7777-8888-9999-000000000000'
@@ -75,12 +70,6 @@ OTHER_READY = policy.CacheEntry(
     last_used=USED)
 
 
-def backend_section(name, **values):
-    lines = ['[%s]' % name]
-    lines += ['%s = %s' % item for item in values.items()]
-    return '\n'.join(lines) + '\n'
-
-
 def credentials(**overrides):
     values = {'volume_driver': image_cache.DRIVER_PATH,
               'volume_backend_name': 'be1',
@@ -89,34 +78,6 @@ def credentials(**overrides):
               'vmware_host_password': SECRET}
     values.update(overrides)
     return {k: v for k, v in values.items() if v is not None}
-
-
-def free_port():
-    """A local TCP port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
-class ConfigDir(fixtures.Fixture):
-    """A temporary directory to write cinder.conf files into."""
-
-    def _setUp(self):
-        self.path = self.useFixture(fixtures.TempDir()).path
-
-    def write(self, text, name='cinder.conf'):
-        path = os.path.join(self.path, name)
-        with open(path, 'w') as out:
-            out.write(textwrap.dedent(text))
-        return path
-
-    def cinder_conf(self, enabled='be1', sections=None, extra=''):
-        text = '[DEFAULT]\nenabled_backends = %s\n\n' % enabled
-        text += '[coordination]\nbackend_url = file://%s\n\n' % os.path.join(
-            self.path, 'locks')
-        for name, values in (sections or {}).items():
-            text += backend_section(name, **values) + '\n'
-        return self.write(text + extra)
 
 
 class GlobalConf(fixtures.Fixture):
@@ -140,7 +101,7 @@ class MainTestBase(test.TestCase):
     def setUp(self):
         super().setUp()
         self.useFixture(GlobalConf())
-        self.confdir = self.useFixture(ConfigDir())
+        self.confdir = self.useFixture(common.ConfigDir())
         self.stdout = io.StringIO()
         self.stderr = io.StringIO()
         self.useFixture(fixtures.MonkeyPatch('sys.stdout', self.stdout))
@@ -600,7 +561,7 @@ class ConnectTestCase(common.TestCase):
         self.assertIn('did not answer within 1 seconds', str(exc))
 
     def test_probe_of_a_closed_port(self):
-        port = free_port()
+        port = common.free_port()
         exc = self.assertRaises(image_cache.CommandError, REAL_PROBE,
                                 '127.0.0.1', port, 5)
         self.assertEqual(3, exc.code)
@@ -737,25 +698,12 @@ class SecrecyTestCase(common.TestCase):
         self.assertNotIn(SECRET, text)
 
 
-def run_cli(args, timeout=120):
-    """The command in a fresh interpreter: (exit code, stdout, stderr)."""
-    env = dict(os.environ)
-    env['PYTHONPATH'] = os.pathsep.join(
-        [ROOT] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep)
-                  if p])
-    proc = subprocess.run(
-        [sys.executable, '-m', 'cinder_vmware_cache.cmd.image_cache'] +
-        list(args), cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=timeout)
-    return proc.returncode, proc.stdout, proc.stderr
-
-
 class SubprocessTestCase(common.TestCase):
     """The installed behaviour: a real process, real logging, real exit."""
 
     def setUp(self):
         super().setUp()
-        self.confdir = self.useFixture(ConfigDir())
+        self.confdir = self.useFixture(common.ConfigDir())
 
     def conf(self, **overrides):
         values = credentials(vmware_api_retry_count=1,
@@ -770,31 +718,32 @@ class SubprocessTestCase(common.TestCase):
         self.assertNotIn(SECRET, err)
 
     def test_help(self):
-        code, out, err = run_cli(['--help'])
+        code, out, err = common.run_cli(['--help'])
         self.assertEqual(0, code, err)
         self.assertIn('Exit codes:', out)
         self.assertIn('--backend NAME', out)
 
     def test_unknown_backend(self):
-        code, out, err = run_cli(['--config-file', self.conf(), '--backend',
-                                  'nope', 'list'])
+        code, out, err = common.run_cli(
+            ['--config-file', self.conf(), '--backend', 'nope', 'list'])
         self.assertEqual(2, code, err)
         self.assertEqual('', out)
         self.assertIn('ERROR: unknown backend nope', err)
 
     def test_missing_username_keeps_the_password(self):
         conf = self.conf(vmware_host_username=None)
-        code, out, err = run_cli(['--config-file', conf, '--debug',
-                                  'purge'])
+        code, out, err = common.run_cli(
+            ['--config-file', conf, '--debug', 'purge'])
         self.assertEqual(2, code, err)
         self.assertIn('vmware_host_username not set', err)
         self.assertSecretKept(out, err)
 
     def test_vcenter_unreachable(self):
-        port = free_port()
+        port = common.free_port()
         conf = self.conf(vmware_host_ip='127.0.0.1', vmware_host_port=port)
         start = time.monotonic()
-        code, out, err = run_cli(['--config-file', conf, '--debug', 'list'])
+        code, out, err = common.run_cli(
+            ['--config-file', conf, '--debug', 'list'])
         self.assertEqual(3, code, err)
         self.assertLess(time.monotonic() - start, 60)
         self.assertIn('vCenter 127.0.0.1:%d is unreachable' % port, err)
@@ -809,8 +758,9 @@ class SubprocessTestCase(common.TestCase):
         listener.listen(8)
         conf = self.conf(vmware_host_ip='127.0.0.1',
                          vmware_host_port=listener.getsockname()[1])
-        code, out, err = run_cli(['--config-file', conf, '--debug',
-                                  '--vcenter-timeout', '1', 'list'])
+        code, out, err = common.run_cli(
+            ['--config-file', conf, '--debug', '--vcenter-timeout', '1',
+             'list'])
         self.assertEqual(3, code, err)
         self.assertIn('did not answer within 1 seconds', err)
         self.assertSecretKept(out, err)

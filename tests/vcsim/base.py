@@ -26,6 +26,7 @@ import uuid
 from oslo_utils import units
 from oslo_vmware import vim_util
 
+from cinder_vmware_cache.testing import disk_images
 from cinder_vmware_cache.testing import images
 from cinder_vmware_cache.testing import vcenter
 from tests import common
@@ -33,15 +34,18 @@ from tests import common
 IMAGE_BYTES = 3 * units.Mi
 
 
-def faults_url():
-    return 'https://%s:%s/vcsim/faults' % (
-        os.environ['VCENTER_HOST'], os.environ.get('VCENTER_PORT'))
+def fault_api(method, body=None, rule_id=None):
+    """Call the simulator's fault-injection API (doc/simulator.md).
 
-
-def fault_api(method, body=None):
-    """Call the simulator's fault-injection API (see its NOTES.md)."""
+    :param method: GET (rules and counters), POST (``body``: a rule),
+        DELETE (all rules, or the rule ``rule_id``).
+    """
+    url = 'https://%s:%s/vcsim/faults' % (os.environ['VCENTER_HOST'],
+                                          os.environ.get('VCENTER_PORT'))
+    if rule_id is not None:
+        url = '%s/%s' % (url, rule_id)
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(faults_url(), data=data, method=method,
+    req = urllib.request.Request(url, data=data, method=method,
                                  headers={'Content-Type': 'application/json'})
     ctx = ssl._create_unverified_context()
     with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
@@ -49,13 +53,18 @@ def fault_api(method, body=None):
 
 
 class SimulatorTestCase(common.TestCase):
+    """A backend of its own on the vCenter, with the image cache on.
+
+    Every test leaves the backend's cache empty and deletes its volumes.
+    """
+
     backend = None
     overrides = {}
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        vcenter.required_endpoint()
+        cls.driver_endpoint = vcenter.required_endpoint()
         cls.backend = 'sim%s' % uuid.uuid4().hex[:6]
         cls.driver = vcenter.make_driver(cls.backend, enable_image_cache=True,
                                          **cls.overrides)
@@ -77,7 +86,7 @@ class SimulatorTestCase(common.TestCase):
         self.addCleanup(self.cache.purge, expired_only=False)
 
     def add_image(self, **kw):
-        path = images.make_vmdk(self.image_dir, IMAGE_BYTES)
+        path = disk_images.make_vmdk(self.image_dir, IMAGE_BYTES)
         return self.images.add(path, virtual_size=IMAGE_BYTES, **kw)
 
     def create(self, image_id, metadata=None, size=1, ctx=None):
@@ -114,16 +123,7 @@ class RequestCounter(object):
         return self
 
     def __exit__(self, *exc):
-        url_id = self.rule['id']
-        self.count = fault_api_rule('DELETE', url_id)['matched']
-
-
-def fault_api_rule(method, rule_id):
-    req = urllib.request.Request('%s/%s' % (faults_url(), rule_id),
-                                 method=method)
-    ctx = ssl._create_unverified_context()
-    with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
-        return json.loads(resp.read())
+        self.count = fault_api('DELETE', rule_id=self.rule['id'])['matched']
 
 
 class FaultsTestCase(SimulatorTestCase):

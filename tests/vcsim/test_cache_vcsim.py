@@ -31,6 +31,15 @@ class CreateFromImageTestCase(base.SimulatorTestCase):
         self.assertEqual(1, self.images.downloads[image_id])
         self.assertEqual(volume.name, self.prop(backing, 'name'))
 
+    def test_template_disk_holds_the_image_data(self):
+        # What the fill's "imported disk holds no data" check reads: the
+        # extent's bytes, found through the datastore browser.
+        image_id = self.add_image()
+        self.create(image_id, {'use_image_cache': 'true'})
+        [template] = self.entries()
+        self.assertEqual(base.IMAGE_BYTES,
+                         self.cache.inventory.disk_bytes(template.ref))
+
     def test_fill_then_hit(self):
         image_id = self.add_image()
         first, first_backing = self.create(image_id,

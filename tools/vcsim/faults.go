@@ -537,14 +537,33 @@ func writeSOAPFault(w http.ResponseWriter, msg string, fault types.BaseMethodFau
 	_, _ = w.Write(out.Bytes())
 }
 
-func (f *faultInjector) serveAPI(w http.ResponseWriter, r *http.Request) {
-	reply := func(status int, v interface{}) {
-		b, _ := json.MarshalIndent(v, "", "  ")
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_, _ = w.Write(append(b, '\n'))
+// jsonAPI answers a request of the simulator's JSON APIs (/vcsim/...).
+type jsonAPI struct{ w http.ResponseWriter }
+
+func (a jsonAPI) reply(status int, v interface{}) {
+	b, _ := json.MarshalIndent(v, "", "  ")
+	a.w.Header().Set("Content-Type", "application/json")
+	a.w.WriteHeader(status)
+	_, _ = a.w.Write(append(b, '\n'))
+}
+
+func (a jsonAPI) fail(status int, msg string) {
+	a.reply(status, map[string]string{"error": msg})
+}
+
+// body reads the request body; a read error is answered with 400.
+func (a jsonAPI) body(r *http.Request) ([]byte, bool) {
+	body, err := ioutil.ReadAll(r.Body)
+	if err != nil {
+		a.fail(http.StatusBadRequest, err.Error())
+		return nil, false
 	}
-	fail := func(status int, msg string) { reply(status, map[string]string{"error": msg}) }
+	return body, true
+}
+
+func (f *faultInjector) serveAPI(w http.ResponseWriter, r *http.Request) {
+	api := jsonAPI{w}
+	reply, fail := api.reply, api.fail
 
 	rest := strings.Trim(strings.TrimPrefix(r.URL.Path, faultsPath), "/")
 	if rest == "" {
@@ -552,9 +571,8 @@ func (f *faultInjector) serveAPI(w http.ResponseWriter, r *http.Request) {
 		case http.MethodGet:
 			reply(http.StatusOK, f.list())
 		case http.MethodPost:
-			body, err := ioutil.ReadAll(r.Body)
-			if err != nil {
-				fail(http.StatusBadRequest, err.Error())
+			body, ok := api.body(r)
+			if !ok {
 				return
 			}
 			added, err := f.addJSON(body)

@@ -41,7 +41,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/ioutil"
 	"math"
 	"net/http"
 	"strings"
@@ -237,13 +236,8 @@ func (m *rateModel) reset() rateState {
 }
 
 func (m *rateModel) serveAPI(w http.ResponseWriter, r *http.Request) {
-	reply := func(status int, v interface{}) {
-		b, _ := json.MarshalIndent(v, "", "  ")
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_, _ = w.Write(append(b, '\n'))
-	}
-	fail := func(status int, msg string) { reply(status, map[string]string{"error": msg}) }
+	api := jsonAPI{w}
+	reply, fail := api.reply, api.fail
 
 	if strings.Trim(strings.TrimPrefix(r.URL.Path, ratesPath), "/") != "" {
 		fail(http.StatusNotFound, "not found: "+r.URL.Path)
@@ -253,9 +247,8 @@ func (m *rateModel) serveAPI(w http.ResponseWriter, r *http.Request) {
 	case http.MethodGet:
 		reply(http.StatusOK, m.state())
 	case http.MethodPost, http.MethodPut:
-		body, err := ioutil.ReadAll(r.Body)
-		if err != nil {
-			fail(http.StatusBadRequest, err.Error())
+		body, ok := api.body(r)
+		if !ok {
 			return
 		}
 		st, err := m.update(body)

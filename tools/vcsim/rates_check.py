@@ -436,16 +436,25 @@ def cinder_check(args, sim, data):
                  'on %s, %d MiB written to its -flat.vmdk' % (
                      ','.join(names), len(data) // MIB)))
 
-    before = sim.rates()['counters']
-    dst = volume()
-    t0 = time.monotonic()
-    ds1.create_cloned_volume(dst, src)
-    secs = time.monotonic() - t0
-    made.append((ds1, dst))
-    after = sim.rates()['counters']
+    def created(drv, create, *args):
+        """(volume, seconds, bytes copied) of create(new volume, *args).
+
+        Bytes are those the simulator counted, within and across
+        datastores.
+        """
+        before = sim.rates()['counters']
+        vol = volume()
+        t0 = time.monotonic()
+        create(vol, *args)
+        secs = time.monotonic() - t0
+        made.append((drv, vol))
+        after = sim.rates()['counters']
+        return vol, secs, sum(after[k] - before[k] for k in (
+            'xds_copy_bytes', 'local_copy_bytes'))
+
+    dst, secs, copied = created(ds1, ds1.create_cloned_volume, src)
     _, names, _ = backing_ds(ds1, dst)
-    rows.append(('cinder: full clone, other ds',
-                 after['xds_copy_bytes'] - before['xds_copy_bytes'], secs,
+    rows.append(('cinder: full clone, other ds', copied, secs,
                  'create_cloned_volume -> %s' % ','.join(names)))
 
     snap = objects.Snapshot(
@@ -459,21 +468,14 @@ def cinder_check(args, sim, data):
         lambda type_id, key, possible_values=None, default_value=None:
         'linked' if key == 'clone_type' else default_value)
     try:
-        before = sim.rates()['counters']
-        lnk = volume()
-        t0 = time.monotonic()
-        ds0.create_volume_from_snapshot(lnk, snap)
-        secs = time.monotonic() - t0
-        made.append((ds0, lnk))
-        after = sim.rates()['counters']
+        lnk, secs, copied = created(ds0, ds0.create_volume_from_snapshot,
+                                    snap)
     finally:
         vmdk._get_volume_type_extra_spec = orig
     _, names, disk = backing_ds(ds0, lnk)
     parent = getattr(disk.backing, 'parent', None)
-    rows.append(('cinder: linked clone',
-                 sum(after[k] - before[k] for k in ('xds_copy_bytes',
-                                                    'local_copy_bytes')),
-                 secs, 'create_volume_from_snapshot -> %s, parent %s' % (
+    rows.append(('cinder: linked clone', copied, secs,
+                 'create_volume_from_snapshot -> %s, parent %s' % (
                      ','.join(names), parent and parent.fileName)))
     ds0.delete_snapshot(snap)
     for drv, vol in reversed(made):
