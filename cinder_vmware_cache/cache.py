@@ -62,13 +62,13 @@ class ImageTemplateCache(object):
     stats, and runs the periodic purge of expired entries, leftovers of
     interrupted fills and entries over the caps.
 
-    :param driver: the backend's ``VMwareVcVmdkCacheDriver``.
+    :param stock: the backend's ``stock.StockDriver``.
     :param policy: the backend's ``policy.CachePolicy``.
     :param inventory: the backend's ``inventory.TemplateInventory``.
     """
 
-    def __init__(self, driver, policy, inventory):
-        self._driver = driver
+    def __init__(self, stock, policy, inventory):
+        self._stock = stock
         self.policy = policy
         self.inventory = inventory
         self.backend = inventory.backend
@@ -115,8 +115,9 @@ class ImageTemplateCache(object):
 
     def _serve(self, context, volume, image_service, meta):
         image_id = meta['id']
-        placement = self._driver._select_ds_for_volume(volume)
-        folder = self.inventory.folder_for(self._driver._get_dc(placement[1]))
+        placement = self._stock.placement(volume)
+        folder = self.inventory.folder_for(
+            self._stock.datacenter(placement[1]))
         name = locks.lock_name(self.backend, image_id)
         wait = self.policy.wait_timeout
         try:
@@ -176,9 +177,8 @@ class ImageTemplateCache(object):
         LOG.info("Filling the image cache of backend %(be)s with image "
                  "%(img)s.", {'be': self.backend, 'img': image_id})
         try:
-            self._driver.copy_image_to_volume(context, fill, image_service,
-                                              image_id)
-            vm = self._driver.volumeops.get_backing(fill['name'], fill['id'])
+            self._stock.import_image(context, fill, image_service, image_id)
+            vm = self._stock.volumeops.get_backing(fill['name'], fill['id'])
             if not self.inventory.disk_bytes(vm):
                 raise exceptions.ImageCacheError(
                     'the imported disk of image %s holds no data' % image_id)
@@ -197,10 +197,10 @@ class ImageTemplateCache(object):
 
     def _clone(self, volume, entry, placement):
         host, rp, folder, summary = placement
-        vops = self._driver.volumeops
+        vops = self._stock.volumeops
         self.inventory.touch(entry.ref)
-        disk_type = self._driver._get_disk_type(volume)
-        extra_config = dict(self._driver._get_extra_config(volume),
+        disk_type = self._stock.disk_type(volume)
+        extra_config = dict(self._stock.extra_config(volume),
                             **_CLEARED_MARKERS)
         try:
             clone = vops.clone_backing(
@@ -211,13 +211,13 @@ class ImageTemplateCache(object):
             raise exceptions.TemplateUnusable(entry, exc)
         vops.update_backing_disk_uuid(clone, volume['id'])
         if volume['size'] * units.Gi > entry.size_bytes:
-            self._driver._extend_backing(clone, volume['size'], disk_type)
+            self._stock.extend(clone, volume['size'], disk_type)
 
     def _remove_backing(self, name, backing_uuid):
         try:
-            backing = self._driver.volumeops.get_backing(name, backing_uuid)
+            backing = self._stock.volumeops.get_backing(name, backing_uuid)
             if backing:
-                self._driver.volumeops.delete_backing(backing)
+                self._stock.volumeops.delete_backing(backing)
         except Exception:
             LOG.warning("Could not remove partial backing %s.", name,
                         exc_info=True)

@@ -28,6 +28,7 @@ from cinder_vmware_cache import cache
 from cinder_vmware_cache import inventory
 from cinder_vmware_cache import opts
 from cinder_vmware_cache import policy
+from cinder_vmware_cache import stock
 
 LOG = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class VMwareVcVmdkCacheDriver(vmdk.VMwareVcVmdkDriver):
             # init_host retries do_setup; never run two purge loops.
             self._image_cache.stop()
         self._image_cache = cache.ImageTemplateCache(
-            self, cache_policy, inventory.TemplateInventory(
+            stock.StockDriver(self), cache_policy, inventory.TemplateInventory(
                 self.session, self.volumeops, self.backend_name,
                 self.configuration.vmware_volume_folder,
                 self.configuration.vmware_max_objects_retrieval))

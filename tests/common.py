@@ -28,7 +28,7 @@ import tempfile
 import textwrap
 
 import fixtures
-import testtools
+from oslotest import base
 
 
 LOG_FORMAT = '%(asctime)s %(levelname)s %(name)s %(message)s'
@@ -56,13 +56,13 @@ def prepare_process():
     root.handlers[:] = [handler]
 
 
-class TestCase(testtools.TestCase):
-    """Base of our tests: logs of the test are captured as its detail."""
+class TestCase(base.BaseTestCase):
+    """Base of our tests: oslotest's, with its fixtures.
 
-    def setUp(self):
-        super().setUp()
-        self.useFixture(fixtures.FakeLogger(level=logging.INFO,
-                                            format=LOG_FORMAT))
+    tox sets ``OS_LOG_CAPTURE`` (the test's logs become a detail of the
+    test), ``OS_STDOUT_CAPTURE``/``OS_STDERR_CAPTURE`` and
+    ``OS_TEST_TIMEOUT``.
+    """
 
 
 def free_ports(count):

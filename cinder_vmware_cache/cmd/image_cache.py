@@ -66,8 +66,8 @@ import warnings
 warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
 
 # Before anything imports eventlet-sensitive modules (as cinder's commands).
-from cinder import monkey_patch
-monkey_patch.patch()
+from cinder_vmware_cache import stock  # noqa: I100
+stock.monkey_patch()
 
 import contextlib  # noqa: I100
 import datetime

@@ -23,10 +23,10 @@ from oslo_vmware import exceptions as vexc
 import tooz.locking
 
 from cinder_vmware_cache import cache
-from cinder_vmware_cache import driver
 from cinder_vmware_cache import inventory
 from cinder_vmware_cache import locks
 from cinder_vmware_cache import policy
+from cinder_vmware_cache import stock
 from tests import common
 
 IMAGE = 'f6a5c4e2-9bd0-4f7e-8a33-1c2d3e4f5a6b'
@@ -51,21 +51,20 @@ class CacheTestCase(common.TestCase):
         coordinator.get_lock.return_value = self.lock
         self.useFixture_patch(locks.coordination, 'COORDINATOR', coordinator)
         self.coordinator = coordinator
-        # Specs: a change of these cinder signatures fails the tests.
-        self.driver = mock.create_autospec(
-            driver.VMwareVcVmdkCacheDriver, instance=True)
-        self.driver.volumeops = mock.create_autospec(
+        # Specs: a change of the seam's or cinder's signatures fails here.
+        self.stock = mock.create_autospec(stock.StockDriver, instance=True)
+        self.stock.volumeops = mock.create_autospec(
             volumeops.VMwareVolumeOps, instance=True)
         self.placement = ('host', 'rp', 'vol-folder', mock.Mock())
-        self.driver._select_ds_for_volume.return_value = self.placement
-        self.driver._get_extra_config.return_value = {
+        self.stock.placement.return_value = self.placement
+        self.stock.extra_config.return_value = {
             'cinder.volume.id': 'vol-id', 'instanceUuid': 'vol-id'}
         self.inventory = mock.create_autospec(inventory.TemplateInventory,
                                               instance=True)
         self.inventory.backend = 'vmw'
         self.inventory.folder_for.return_value = 'cache-folder'
         self.policy = policy.CachePolicy(enabled=True, max_image_gb=10)
-        self.cache = cache.ImageTemplateCache(self.driver, self.policy,
+        self.cache = cache.ImageTemplateCache(self.stock, self.policy,
                                               self.inventory)
         self.volume = {'id': 'vol-id', 'name': 'volume-vol-id', 'size': 5,
                        'volume_type_id': None,
@@ -87,20 +86,20 @@ class CacheTestCase(common.TestCase):
         self.volume['metadata'] = {}
         self.assertFalse(self.create())
         self.images.show.assert_not_called()
-        self.driver._select_ds_for_volume.assert_not_called()
+        self.stock.placement.assert_not_called()
 
     def test_refused_takes_normal_path(self):
         self.cache.policy = policy.CachePolicy(enabled=False)
         with self.assertLogs(cache.LOG.logger, 'INFO') as logs:
             self.assertFalse(self.create())
         self.assertIn('disabled', logs.output[0])
-        self.driver._select_ds_for_volume.assert_not_called()
+        self.stock.placement.assert_not_called()
 
     def test_access_check_with_users_context_propagates(self):
         self.images.show.side_effect = RuntimeError('image not found')
         self.assertRaises(RuntimeError, self.create)
         self.images.show.assert_called_once_with('ctx', IMAGE)
-        self.driver.volumeops.clone_backing.assert_not_called()
+        self.stock.volumeops.clone_backing.assert_not_called()
 
     def test_hit_clones_with_volume_identity(self):
         self.inventory.find_ready.return_value = entry()
@@ -112,26 +111,26 @@ class CacheTestCase(common.TestCase):
         self.coordinator.get_lock.assert_called_once_with(
             'image-cache-vmw-%s' % IMAGE)
         self.inventory.touch.assert_called_once_with('vm-1')
-        vops = self.driver.volumeops
+        vops = self.stock.volumeops
         expected_extra = {'cinder.volume.id': 'vol-id',
                           'instanceUuid': 'vol-id'}
         expected_extra.update({k: '' for k in inventory.MARKERS})
         vops.clone_backing.assert_called_once_with(
             'volume-vol-id', 'vm-1', None, 'full',
             self.placement[3].datastore,
-            disk_type=self.driver._get_disk_type.return_value,
+            disk_type=self.stock.disk_type.return_value,
             host='host', resource_pool='rp', extra_config=expected_extra,
             folder='vol-folder')
         clone = vops.clone_backing.return_value
         vops.update_backing_disk_uuid.assert_called_once_with(clone, 'vol-id')
-        self.driver._extend_backing.assert_called_once_with(
-            clone, 5, self.driver._get_disk_type.return_value)
-        self.driver.copy_image_to_volume.assert_not_called()
+        self.stock.extend.assert_called_once_with(
+            clone, 5, self.stock.disk_type.return_value)
+        self.stock.import_image.assert_not_called()
 
     def test_hit_no_extend_when_template_as_large(self):
         self.inventory.find_ready.return_value = entry(size=5 * units.Gi)
         self.assertTrue(self.create())
-        self.driver._extend_backing.assert_not_called()
+        self.stock.extend.assert_not_called()
 
     def test_miss_fills_once_then_clones(self):
         template = entry()
@@ -139,18 +138,18 @@ class CacheTestCase(common.TestCase):
         self.inventory.disk_size.return_value = 3 * units.Gi
         self.inventory.list_entries.return_value = [template]
         self.assertTrue(self.create())
-        fill = self.driver.copy_image_to_volume.call_args[0][1]
+        fill = self.stock.import_image.call_args[0][1]
         self.assertEqual(IMAGE, inventory.parse_name(fill['name']))
         self.assertEqual('vmw_image_cache', fill['project_id'])
         self.assertEqual(3, fill['size'])
         self.assertEqual({}, fill['metadata'])
         self.assertNotEqual('vol-id', fill['id'])
-        backing = self.driver.volumeops.get_backing.return_value
+        backing = self.stock.volumeops.get_backing.return_value
         self.inventory.publish.assert_called_once_with(backing, IMAGE,
                                                        3 * units.Gi)
-        self.driver.volumeops.clone_backing.assert_called_once()
+        self.stock.volumeops.clone_backing.assert_called_once()
         self.assertEqual(backing,
-                         self.driver.volumeops.clone_backing.call_args[0][1])
+                         self.stock.volumeops.clone_backing.call_args[0][1])
         # Shared first, then exclusive for the fill.
         self.assertEqual([True, False], [c.kwargs['shared'] for c in
                                          self.lock.acquire.call_args_list])
@@ -160,7 +159,7 @@ class CacheTestCase(common.TestCase):
         self.inventory.disk_size.return_value = units.Gi
         self.inventory.list_entries.side_effect = vexc.VimException('down')
         self.assertTrue(self.create())
-        self.driver.volumeops.delete_backing.assert_not_called()
+        self.stock.volumeops.delete_backing.assert_not_called()
 
     def test_miss_removes_unready_template_first(self):
         broken = entry(ready=False, ref='vm-9')
@@ -174,7 +173,7 @@ class CacheTestCase(common.TestCase):
         self.inventory.find_ready.return_value = None
         self.inventory.publish.side_effect = vexc.VimException('boom')
         self.assertFalse(self.create())
-        vops = self.driver.volumeops
+        vops = self.stock.volumeops
         # The partial template and any backing of the volume are removed.
         self.assertEqual(2, vops.delete_backing.call_count)
         vops.clone_backing.assert_not_called()
@@ -185,9 +184,9 @@ class CacheTestCase(common.TestCase):
         self.inventory.disk_bytes.return_value = 0
         self.assertFalse(self.create())
         self.inventory.publish.assert_not_called()
-        self.driver.volumeops.clone_backing.assert_not_called()
-        self.driver.volumeops.delete_backing.assert_any_call(
-            self.driver.volumeops.get_backing.return_value)
+        self.stock.volumeops.clone_backing.assert_not_called()
+        self.stock.volumeops.delete_backing.assert_any_call(
+            self.stock.volumeops.get_backing.return_value)
 
     def test_eviction_after_fill_waits_for_clones(self):
         self.cache.policy = policy.CachePolicy(enabled=True, max_count=1,
@@ -209,12 +208,12 @@ class CacheTestCase(common.TestCase):
 
     def test_clone_failure_drops_template_and_falls_back(self):
         self.inventory.find_ready.return_value = entry()
-        self.driver.volumeops.clone_backing.side_effect = (
+        self.stock.volumeops.clone_backing.side_effect = (
             vexc.VimFaultException(['InvalidArgument'], 'bad'))
         self.assertFalse(self.create())
         self.inventory.delete.assert_called_once_with('vm-1')
-        self.driver.volumeops.delete_backing.assert_called_once_with(
-            self.driver.volumeops.get_backing.return_value)
+        self.stock.volumeops.delete_backing.assert_called_once_with(
+            self.stock.volumeops.get_backing.return_value)
 
     def test_lock_timeout_falls_back(self):
         self.lock.acquire.return_value = False
