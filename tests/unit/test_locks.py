@@ -39,6 +39,9 @@ NAME = locks.lock_name('b1', 'img-1')
 # argv[1] until a line arrives on stdin; says "held" once it holds it.
 HOLDER = textwrap.dedent('''
     import sys
+    import warnings
+    # tooz imports futurist, which imports eventlet, which warns.
+    warnings.filterwarnings('ignore', message='(?s).*Eventlet is deprecated')
     from tooz import coordination
     coord = coordination.get_coordinator(sys.argv[1], b'holder')
     coord.start()
