@@ -25,6 +25,7 @@ import time
 
 from pyVim import connect
 from pyVmomi import vim
+from pyVmomi import vmodl
 
 ROOT_FOLDER = 'OpenStack'
 VOLUME_FOLDER = 'Volumes'
@@ -90,8 +91,13 @@ class VCenter(object):
             if folder is None:
                 continue
             for child in folder.childEntity:
-                if isinstance(child, vim.VirtualMachine):
+                if not isinstance(child, vim.VirtualMachine):
+                    continue
+                try:
                     result.append(self.describe(child))
+                except vmodl.fault.ManagedObjectNotFound:
+                    # Deleted (by the purge) since the folder was read.
+                    continue
         return result
 
     def templates(self, backend):
@@ -135,7 +141,10 @@ class VCenter(object):
                 if isinstance(child, vim.Folder):
                     walk(child)
                 elif isinstance(child, vim.VirtualMachine):
-                    found[child._moId] = child.name
+                    try:
+                        found[child._moId] = child.name
+                    except vmodl.fault.ManagedObjectNotFound:
+                        continue  # deleted since the folder was read
         for dc in self.content.rootFolder.childEntity:
             if isinstance(dc, vim.Datacenter):
                 walk(dc.vmFolder)
