@@ -38,6 +38,8 @@ from cinder_vmware_cache.testing import endpoint as cvc_endpoint
 
 CONF = cfg.CONF
 ENV_HOST = cvc_endpoint.ENV_HOST
+# The lock folder start_coordination made (None: none).
+_lock_dir = None
 
 
 def endpoint():
@@ -77,22 +79,30 @@ def trust_insecure_endpoint(host):
 
 
 def start_coordination():
-    """Locks need a started coordinator, as in cinder-volume."""
+    """Locks need a started coordinator, as in cinder-volume.
+
+    Unless one is started already, start one on a lock folder of its own.
+    """
+    global _lock_dir
     if not coordination.COORDINATOR.started:
-        lock_dir = tempfile.mkdtemp(prefix='cvc-locks-')
+        _lock_dir = tempfile.mkdtemp(prefix='cvc-locks-')
         atexit.register(stop_coordination)
-        CONF.set_override('backend_url', 'file://%s' % lock_dir,
+        CONF.set_override('backend_url', 'file://%s' % _lock_dir,
                           group='coordination')
         coordination.COORDINATOR.start()
 
 
 def stop_coordination():
-    """Stop the coordinator and remove the lock folder it was given."""
+    """Stop the coordinator; remove the lock folder start_coordination made.
+
+    A lock folder the configuration named otherwise is never removed.
+    """
+    global _lock_dir
     if coordination.COORDINATOR.started:
         coordination.COORDINATOR.stop()
-        url = CONF.coordination.backend_url
-        if url.startswith('file://'):
-            shutil.rmtree(url[len('file://'):], ignore_errors=True)
+    if _lock_dir is not None:
+        shutil.rmtree(_lock_dir, ignore_errors=True)
+        _lock_dir = None
 
 
 def make_driver(backend, driver_class=cache_driver.VMwareVcVmdkCacheDriver,
