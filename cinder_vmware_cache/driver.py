@@ -25,9 +25,12 @@ from cinder.volume.drivers.vmware import vmdk
 from oslo_log import log as logging
 
 from cinder_vmware_cache import cache
+from cinder_vmware_cache import image_access
 from cinder_vmware_cache import inventory
+from cinder_vmware_cache import notify
 from cinder_vmware_cache import opts
 from cinder_vmware_cache import policy
+from cinder_vmware_cache import request
 from cinder_vmware_cache import stock
 
 LOG = logging.getLogger(__name__)
@@ -75,7 +78,9 @@ class VMwareVcVmdkCacheDriver(vmdk.VMwareVcVmdkDriver):
             stock.StockDriver(self), cache_policy, inventory.TemplateInventory(
                 self.session, self.volumeops, self.backend_name,
                 self.configuration.vmware_volume_folder,
-                self.configuration.vmware_max_objects_retrieval))
+                self.configuration.vmware_max_objects_retrieval),
+            images=image_access.GlanceImages(),
+            notifier=notify.Notifier(self.backend_name, self.host))
 
     def check_for_setup_error(self):
         super().check_for_setup_error()
@@ -91,12 +96,22 @@ class VMwareVcVmdkCacheDriver(vmdk.VMwareVcVmdkDriver):
 
     def clone_image(self, context, volume, image_location, image_meta,
                     image_service):
-        if (self._image_cache is not None and
-                self._image_cache.create_volume(context, volume, image_meta,
-                                                image_service)):
-            return None, True
-        return super().clone_image(context, volume, image_location,
-                                   image_meta, image_service)
+        outcome = cache.Outcome(False)
+        if self._image_cache is not None:
+            outcome = self._image_cache.create_volume(context, volume,
+                                                      image_meta,
+                                                      image_service)
+        if outcome.served:
+            model_update, cloned = None, True
+        else:
+            model_update, cloned = super().clone_image(
+                context, volume, image_location, image_meta, image_service)
+        if outcome.result and self._image_cache.policy.result_metadata:
+            # The stock clone_image reports cloned=True on its download path
+            # too, so cinder keeps this model update either way.
+            model_update = request.with_result(volume, model_update,
+                                               outcome.result)
+        return model_update, cloned
 
     def _update_volume_stats(self):
         super()._update_volume_stats()

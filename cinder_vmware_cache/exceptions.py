@@ -35,6 +35,14 @@ class InvalidCacheOption(cinder_exception.InvalidConfigurationValue):
     message = 'Invalid value for option %(option)s: %(reason)s'
 
 
+class ImageNotCacheable(ImageCacheError):
+    """The policy refuses this image (disabled, not vmdk, too large)."""
+
+
+class NoServiceCredentials(ImageCacheError):
+    """No keystoneauth options to ask Glance without a user's token."""
+
+
 class CacheWaitTimeout(ImageCacheError):
     """Another request held the image's cache lock for too long."""
 

@@ -290,7 +290,7 @@ class TemplateInventory(object):
     def disk_size(self, vm):
         return self._vops.get_disk_size(vm)
 
-    def disk_bytes(self, vm):
+    def disk_bytes(self, vm, datastore_ref=None):
         """Bytes of disk data the VM's disk files hold on the datastore.
 
         oslo.vmware's upload handles never read vCenter's answer, so an
@@ -300,12 +300,14 @@ class TemplateInventory(object):
         counts only beyond ``DESCRIPTOR_TEXT_MAX``: a single-file (sparse
         or streamOptimized) disk keeps its data in the ``.vmdk`` itself, as
         the simulator does for an imported streamOptimized image.
+
+        :param datastore_ref: the VM's datastore, when the caller knows it.
         """
         path = datastore.DatastorePath.parse(self._vops.get_vmdk_path(vm))
         vim = self._session.vim
         browser = self._session.invoke_api(
             vim_util, 'get_object_property', vim,
-            self._vops.get_datastore(vm), 'browser')
+            datastore_ref or self._vops.get_datastore(vm), 'browser')
         cf = vim.client.factory
         spec = cf.create('ns0:HostDatastoreBrowserSearchSpec')
         spec.details = cf.create('ns0:FileQueryFlags')

@@ -78,6 +78,22 @@ image_cache_opts = [
                help='Unpublished templates (from a fill that crashed or '
                     'failed) older than this are deleted by the periodic '
                     'purge, provided no fill of that image holds its lock.'),
+    cfg.BoolOpt('image_cache_result_metadata',
+                default=True,
+                help='Record in each volume that asked for the image cache '
+                     'what the cache did, in the volume metadata key '
+                     'image_cache_result: "hit", "filled" or "not used: '
+                     '<reason>" (visible in openstack volume show). The '
+                     'user\'s own metadata keys are never changed.'),
+    cfg.ListOpt('image_cache_warm_images',
+                default=[],
+                help='Glance image ids that the periodic task keeps in the '
+                     'cache: it fills a listed image that is not cached and '
+                     'never expires or evicts one. Listed images count '
+                     'against image_cache_max_total_gb and '
+                     'image_cache_max_count. Needs Glance credentials of '
+                     'cinder\'s own: the keystoneauth options of [glance] '
+                     '(cinder 27 and later) or [service_user].'),
 ]
 
 

@@ -50,6 +50,17 @@ class CacheEntry:
 
 
 @dataclasses.dataclass(frozen=True)
+class Refusal:
+    """Why an image is not cached: a short stable reason, and the detail."""
+
+    reason: str
+    detail: str
+
+    def __str__(self):
+        return self.detail
+
+
+@dataclasses.dataclass(frozen=True)
 class CachePolicy:
     """A backend's cache options, and the rules that follow from them.
 
@@ -64,6 +75,8 @@ class CachePolicy:
     max_count: int = 0
     wait_timeout: int = 1800
     leftover_grace_seconds: int = 3600
+    result_metadata: bool = True
+    warm_images: tuple = ()
 
     _FIELDS = {
         'enabled': 'enable_image_cache',
@@ -74,6 +87,8 @@ class CachePolicy:
         'max_count': 'image_cache_max_count',
         'wait_timeout': 'image_cache_wait_timeout',
         'leftover_grace_seconds': 'image_cache_leftover_grace_seconds',
+        'result_metadata': 'image_cache_result_metadata',
+        'warm_images': 'image_cache_warm_images',
     }
 
     @classmethod
@@ -97,6 +112,8 @@ class CachePolicy:
                     option='[%s] %s' % (backend, name), reason=exc)
             if value is not None:
                 values[field] = value
+        values['warm_images'] = tuple(
+            i.strip() for i in values.get('warm_images') or () if i.strip())
         return cls(**values)
 
     @property
@@ -104,20 +121,27 @@ class CachePolicy:
         return self.max_image_gb * units.Gi
 
     def refusal(self, image_meta):
-        """Why this image cannot be cached, or None when it can."""
+        """Why this image cannot be cached (a Refusal), or None when it can."""
         if not self.enabled:
-            return 'the image cache is disabled for this backend'
+            return Refusal('cache disabled',
+                           'the image cache is disabled for this backend')
         if image_meta.get('disk_format') != _VMDK:
-            return ('the image disk format is %r, not vmdk' %
-                    image_meta.get('disk_format'))
+            return Refusal('not a vmdk image',
+                           'the image disk format is %r, not vmdk' %
+                           image_meta.get('disk_format'))
         size = image_size(image_meta)
         if size is None:
-            return 'the image has neither a virtual size nor a size'
+            return Refusal('image size unknown', 'the image has neither a '
+                           'virtual size nor a size')
         if size > self.max_image_bytes:
-            return ('the image (%d bytes) is larger than '
-                    'image_cache_max_size_gb (%d GiB)' %
-                    (size, self.max_image_gb))
+            return Refusal('image too large',
+                           'the image (%d bytes) is larger than '
+                           'image_cache_max_size_gb (%d GiB)' %
+                           (size, self.max_image_gb))
         return None
+
+    def is_warm(self, entry):
+        return entry.image_id in self.warm_images
 
     def is_expired(self, entry, now):
         activity = entry.last_activity
@@ -126,7 +150,9 @@ class CachePolicy:
         return (now - activity).total_seconds() > self.age_seconds
 
     def expired(self, entries, now):
-        return [e for e in entries if e.ready and self.is_expired(e, now)]
+        """Ready entries past their age; a warm-listed image never expires."""
+        return [e for e in entries if e.ready and not self.is_warm(e) and
+                self.is_expired(e, now)]
 
     def leftovers(self, entries, now):
         """Unpublished entries past the grace period (age unknown: keep)."""
@@ -135,24 +161,45 @@ class CachePolicy:
                 (now - e.created_at).total_seconds() >=
                 self.leftover_grace_seconds]
 
+    def _over_caps(self, count, total_bytes):
+        return bool((self.max_count and count > self.max_count) or
+                    (self.max_total_gb and
+                     total_bytes > self.max_total_gb * units.Gi))
+
     def evictions(self, entries):
-        """Least recently used ready entries to drop until both caps hold."""
-        ready = sorted((e for e in entries if e.ready),
-                       key=lambda e: (e.last_activity is not None,
-                                      e.last_activity or 0))
+        """Least recently used ready entries to drop until both caps hold.
+
+        Warm-listed images count against the caps but are never victims.
+        """
+        ready = [e for e in entries if e.ready]
         count = len(ready)
         total = sum(e.size_bytes for e in ready)
-        max_total = self.max_total_gb * units.Gi
         victims = []
-        for entry in ready:
-            over_count = self.max_count and count > self.max_count
-            over_size = self.max_total_gb and total > max_total
-            if not (over_count or over_size):
+        for entry in sorted((e for e in ready if not self.is_warm(e)),
+                            key=lambda e: (e.last_activity is not None,
+                                           e.last_activity or 0)):
+            if not self._over_caps(count, total):
                 break
             victims.append(entry)
             count -= 1
             total -= entry.size_bytes
         return victims
+
+    def warm_overflow(self, entries=()):
+        """Why the caps cannot hold the warm list, or None when they can.
+
+        Before the listed images are cached only their number is known.
+        """
+        warm = [e for e in entries if e.ready and self.is_warm(e)]
+        count = max(len(self.warm_images), len(warm))
+        total = sum(e.size_bytes for e in warm)
+        if not self._over_caps(count, total):
+            return None
+        return ('image_cache_warm_images lists %d images (%d GiB cached) but '
+                'image_cache_max_count is %d and image_cache_max_total_gb %d '
+                '(0: no bound); other images are evicted first and the '
+                'caps are exceeded' % (len(self.warm_images), gib(total),
+                                       self.max_count, self.max_total_gb))
 
 
 def image_size(image_meta):

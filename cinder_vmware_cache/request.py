@@ -34,11 +34,47 @@ _EXTRA_SPEC_BOOL_PREFIX = '<is>'
 _MAX_LOGGED_VALUE = 64
 
 
+RESULT_KEY = 'image_cache_result'
+RESULT_HIT = 'hit'
+RESULT_FILLED = 'filled'
+
+
 @dataclasses.dataclass(frozen=True)
 class Request:
     requested: bool
     source: str = None
     value: str = None
+    invalid: bool = False
+
+
+def not_used(reason):
+    """The result value of a request that asked but was not served."""
+    return 'not used: %s' % reason
+
+
+def volume_metadata(volume):
+    """The volume's user metadata as a dict; {} when it cannot be read."""
+    try:
+        return dict(volume['metadata'] or {})
+    except (KeyError, TypeError, AttributeError, NotImplementedError):
+        return {}
+
+
+def with_result(volume, model_update, result):
+    """``model_update`` that also records ``result`` in the volume metadata.
+
+    cinder replaces a volume's whole metadata with a model update's, so the
+    volume's own keys are carried over; a user's own ``image_cache_result``
+    is never changed.
+    """
+    metadata = dict(volume_metadata(volume),
+                    **(model_update or {}).get('metadata') or {})
+    if metadata.get(RESULT_KEY, result) != result:
+        LOG.debug("Volume metadata already holds %s; not recording the "
+                  "image cache result.", RESULT_KEY)
+        return model_update
+    metadata[RESULT_KEY] = result
+    return dict(model_update or {}, metadata=metadata)
 
 
 def _parse(raw, source):
@@ -54,7 +90,7 @@ def _parse(raw, source):
         LOG.warning("Ignoring %(key)s=%(value)r: not a boolean; the image "
                     "cache is not used for this volume.",
                     {'key': source, 'value': shown})
-        return False
+        return None
 
 
 def resolve(volume_metadata=None, extra_specs=None, image_properties=None):
@@ -66,5 +102,6 @@ def resolve(volume_metadata=None, extra_specs=None, image_properties=None):
         raw = (mapping or {}).get(key)
         if raw is None or not str(raw).strip():
             continue
-        return Request(_parse(raw, key), key, str(raw))
+        parsed = _parse(raw, key)
+        return Request(bool(parsed), key, str(raw), invalid=parsed is None)
     return Request(False)

@@ -23,8 +23,11 @@ from oslo_vmware import exceptions as vexc
 import tooz.locking
 
 from cinder_vmware_cache import cache
+from cinder_vmware_cache import exceptions
+from cinder_vmware_cache import image_access
 from cinder_vmware_cache import inventory
 from cinder_vmware_cache import locks
+from cinder_vmware_cache import notify
 from cinder_vmware_cache import policy
 from cinder_vmware_cache import stock
 from tests import common
@@ -64,8 +67,13 @@ class CacheTestCase(common.TestCase):
         self.inventory.backend = 'vmw'
         self.inventory.folder_for.return_value = 'cache-folder'
         self.policy = policy.CachePolicy(enabled=True, max_image_gb=10)
-        self.cache = cache.ImageTemplateCache(self.stock, self.policy,
-                                              self.inventory)
+        self.glance = mock.create_autospec(image_access.GlanceImages,
+                                           instance=True)
+        self.glance.deleted.return_value = set()
+        self.notifier = mock.create_autospec(notify.Notifier, instance=True)
+        self.cache = cache.ImageTemplateCache(
+            self.stock, self.policy, self.inventory, images=self.glance,
+            notifier=self.notifier)
         self.volume = {'id': 'vol-id', 'name': 'volume-vol-id', 'size': 5,
                        'volume_type_id': None,
                        'metadata': {'use_image_cache': 'true'}}
@@ -84,14 +92,15 @@ class CacheTestCase(common.TestCase):
 
     def test_not_requested_is_silent_and_skips_glance(self):
         self.volume['metadata'] = {}
-        self.assertFalse(self.create())
+        self.assertEqual(cache.Outcome(False), self.create())
         self.images.show.assert_not_called()
         self.stock.placement.assert_not_called()
 
     def test_refused_takes_normal_path(self):
         self.cache.policy = policy.CachePolicy(enabled=False)
         with self.assertLogs(cache.LOG.logger, 'INFO') as logs:
-            self.assertFalse(self.create())
+            self.assertEqual(cache.Outcome(False, 'not used: cache disabled'),
+                             self.create())
         self.assertIn('disabled', logs.output[0])
         self.stock.placement.assert_not_called()
 
@@ -103,7 +112,7 @@ class CacheTestCase(common.TestCase):
 
     def test_hit_clones_with_volume_identity(self):
         self.inventory.find_ready.return_value = entry()
-        self.assertTrue(self.create())
+        self.assertEqual(cache.Outcome(True, 'hit'), self.create())
         self.inventory.find_ready.assert_called_once_with('cache-folder',
                                                           IMAGE)
         self.lock.acquire.assert_called_once_with(
@@ -129,7 +138,7 @@ class CacheTestCase(common.TestCase):
 
     def test_hit_no_extend_when_template_as_large(self):
         self.inventory.find_ready.return_value = entry(size=5 * units.Gi)
-        self.assertTrue(self.create())
+        self.assertEqual(cache.Outcome(True, 'hit'), self.create())
         self.stock.extend.assert_not_called()
 
     def test_miss_fills_once_then_clones(self):
@@ -137,7 +146,7 @@ class CacheTestCase(common.TestCase):
         self.inventory.find_ready.side_effect = [None, None]
         self.inventory.disk_size.return_value = 3 * units.Gi
         self.inventory.list_entries.return_value = [template]
-        self.assertTrue(self.create())
+        self.assertEqual(cache.Outcome(True, 'filled'), self.create())
         fill = self.stock.import_image.call_args[0][1]
         self.assertEqual(IMAGE, inventory.parse_name(fill['name']))
         self.assertEqual('vmw_image_cache', fill['project_id'])
@@ -158,7 +167,7 @@ class CacheTestCase(common.TestCase):
         self.inventory.find_ready.return_value = None
         self.inventory.disk_size.return_value = units.Gi
         self.inventory.list_entries.side_effect = vexc.VimException('down')
-        self.assertTrue(self.create())
+        self.assertEqual(cache.Outcome(True, 'filled'), self.create())
         self.stock.volumeops.delete_backing.assert_not_called()
 
     def test_miss_removes_unready_template_first(self):
@@ -166,13 +175,14 @@ class CacheTestCase(common.TestCase):
         self.inventory.find_ready.side_effect = [broken, broken]
         self.inventory.disk_size.return_value = units.Gi
         self.inventory.list_entries.return_value = []
-        self.assertTrue(self.create())
+        self.assertEqual(cache.Outcome(True, 'filled'), self.create())
         self.inventory.delete.assert_called_once_with('vm-9')
 
     def test_fill_failure_falls_back_and_leaves_nothing(self):
         self.inventory.find_ready.return_value = None
         self.inventory.publish.side_effect = vexc.VimException('boom')
-        self.assertFalse(self.create())
+        self.assertEqual(cache.Outcome(False, 'not used: cache error'),
+                         self.create())
         vops = self.stock.volumeops
         # The partial template and any backing of the volume are removed.
         self.assertEqual(2, vops.delete_backing.call_count)
@@ -182,7 +192,8 @@ class CacheTestCase(common.TestCase):
         # A refused upload leaves a VM whose disk holds no data.
         self.inventory.find_ready.return_value = None
         self.inventory.disk_bytes.return_value = 0
-        self.assertFalse(self.create())
+        self.assertEqual(cache.Outcome(False, 'not used: cache error'),
+                         self.create())
         self.inventory.publish.assert_not_called()
         self.stock.volumeops.clone_backing.assert_not_called()
         self.stock.volumeops.delete_backing.assert_any_call(
@@ -199,7 +210,7 @@ class CacheTestCase(common.TestCase):
         self.inventory.list_entries.return_value = [
             old, dataclasses.replace(entry(ref='vm-new', size=units.Gi),
                                      last_used=datetime.datetime.now())]
-        self.assertTrue(self.create())
+        self.assertEqual(cache.Outcome(True, 'filled'), self.create())
         self.inventory.delete.assert_called_once_with('vm-old')
         last = self.lock.acquire.call_args
         self.assertFalse(last.kwargs['shared'])
@@ -210,14 +221,16 @@ class CacheTestCase(common.TestCase):
         self.inventory.find_ready.return_value = entry()
         self.stock.volumeops.clone_backing.side_effect = (
             vexc.VimFaultException(['InvalidArgument'], 'bad'))
-        self.assertFalse(self.create())
+        self.assertEqual(cache.Outcome(False, 'not used: cache error'),
+                         self.create())
         self.inventory.delete.assert_called_once_with('vm-1')
         self.stock.volumeops.delete_backing.assert_called_once_with(
             self.stock.volumeops.get_backing.return_value)
 
     def test_lock_timeout_falls_back(self):
         self.lock.acquire.return_value = False
-        self.assertFalse(self.create())
+        self.assertEqual(cache.Outcome(False, 'not used: wait timeout'),
+                         self.create())
         self.inventory.find_ready.assert_not_called()
 
     def test_purge_expired_rechecks_under_lock(self):
@@ -229,6 +242,9 @@ class CacheTestCase(common.TestCase):
             self.inventory.reread.return_value = old
             self.assertEqual([old], self.cache.purge())
         self.inventory.delete.assert_called_once_with('vm-1')
+        self.notifier.emit.assert_called_once_with(
+            notify.EXPIRE, old, reason='expired',
+            trigger=notify.TRIGGER_COMMAND)
         self.lock.acquire.assert_called_with(blocking=False, shared=False)
         self.assertEqual(0, self.cache.provisioned_gb())
 
@@ -286,3 +302,123 @@ class CacheTestCase(common.TestCase):
         self.cache.start()
         loop_cls.assert_called_once()
         self.assertEqual(3, self.cache.provisioned_gb())
+
+    def test_hit_and_miss_are_notified_with_the_requests_context(self):
+        self.inventory.find_ready.return_value = entry()
+        self.create()
+        self.notifier.emit.assert_called_once_with(
+            notify.HIT, entry(), 'ctx', mock.ANY, volume_id='vol-id',
+            trigger=notify.TRIGGER_REQUEST)
+        self.notifier.reset_mock()
+        self.inventory.find_ready.return_value = None
+        self.inventory.disk_size.return_value = units.Gi
+        self.inventory.list_entries.return_value = []
+        self.create()
+        action, filled = self.notifier.emit.call_args[0][:2]
+        self.assertEqual(notify.MISS, action)
+        self.assertEqual(IMAGE, filled.image_id)
+        self.assertEqual(self.stock.volumeops.get_datastore.return_value.value,
+                         filled.datastore)
+
+    def test_invalid_request_value_is_reported(self):
+        self.volume['metadata'] = {'use_image_cache': 'perhaps'}
+        self.assertEqual(
+            cache.Outcome(False, 'not used: invalid use_image_cache value'),
+            self.create())
+        self.images.show.assert_not_called()
+
+    def test_purge_removes_templates_of_images_deleted_in_glance(self):
+        gone, kept = entry(ref='vm-gone', image_id='gone'), entry()
+        self.inventory.list_entries.return_value = [gone, kept]
+        self.glance.deleted.return_value = {'gone'}
+        self.assertEqual([gone], self.cache.purge())
+        self.glance.deleted.assert_called_once_with({'gone', IMAGE})
+        self.inventory.delete.assert_called_once_with('vm-gone')
+        self.notifier.emit.assert_called_once_with(
+            notify.PURGE, gone, reason='image deleted',
+            trigger=notify.TRIGGER_COMMAND)
+
+    def test_expiry_and_eviction_are_notified(self):
+        self.cache.policy = policy.CachePolicy(enabled=True, max_count=1,
+                                               age_seconds=10 ** 9)
+        old = dataclasses.replace(entry(ref='vm-old', image_id='old'),
+                                  last_used=datetime.datetime(2020, 1, 1))
+        new = dataclasses.replace(entry(), last_used=datetime.datetime.now())
+        self.inventory.list_entries.return_value = [old, new]
+        self.cache.purge(trigger=notify.TRIGGER_PERIODIC)
+        self.notifier.emit.assert_called_once_with(
+            notify.EVICT, old, reason='over cap',
+            trigger=notify.TRIGGER_PERIODIC)
+
+    def test_warm_fills_with_the_default_type(self):
+        self.inventory.find_ready.return_value = None
+        self.inventory.disk_size.return_value = 3 * units.Gi
+        self.inventory.list_entries.return_value = []
+        filled, was_filled = self.cache.warm('svc-ctx', self.images, IMAGE)
+        self.assertTrue(was_filled)
+        self.assertEqual(IMAGE, filled.image_id)
+        self.images.show.assert_called_once_with('svc-ctx', IMAGE)
+        fill = self.stock.placement.call_args[0][0]
+        self.assertIsNone(fill['volume_type_id'])
+        self.assertEqual(fill, self.stock.import_image.call_args[0][1])
+        self.stock.volumeops.clone_backing.assert_not_called()
+        self.assertFalse(self.lock.acquire.call_args.kwargs['shared'])
+        self.notifier.emit.assert_called_once_with(
+            notify.MISS, filled, 'svc-ctx', mock.ANY,
+            trigger=notify.TRIGGER_COMMAND)
+
+    def test_warm_of_a_cached_image_refreshes_its_last_use(self):
+        self.inventory.find_ready.return_value = entry()
+        self.assertEqual((entry(), False),
+                         self.cache.warm('svc-ctx', self.images, IMAGE))
+        self.inventory.touch.assert_called_once_with('vm-1')
+        self.stock.import_image.assert_not_called()
+        self.notifier.emit.assert_not_called()
+
+    def test_warm_refused_by_policy(self):
+        self.images.show.return_value = dict(META, disk_format='qcow2')
+        error = self.assertRaises(exceptions.ImageNotCacheable,
+                                  self.cache.warm, 'ctx', self.images, IMAGE)
+        self.assertIn("'qcow2', not vmdk", str(error))
+        self.stock.placement.assert_not_called()
+
+    def test_keep_warm_fills_listed_images_not_cached(self):
+        self.cache.policy = policy.CachePolicy(
+            enabled=True, warm_images=(IMAGE, 'cached', 'broken'))
+        self.cache._refresh([entry(ref='vm-c', image_id='cached')])
+        self.glance.context.return_value = 'svc-ctx'
+        self.glance.service = self.images
+        with mock.patch.object(self.cache, 'warm', autospec=True) as warm:
+            warm.side_effect = [(entry(), True), RuntimeError('no such')]
+            with self.assertLogs(cache.LOG.logger, 'WARNING') as logs:
+                self.assertEqual([IMAGE], self.cache.keep_warm())
+            warm.assert_has_calls([
+                mock.call('svc-ctx', self.images, IMAGE,
+                          trigger=notify.TRIGGER_PERIODIC),
+                mock.call('svc-ctx', self.images, 'broken',
+                          trigger=notify.TRIGGER_PERIODIC)])
+            self.assertIn('Could not warm image broken', logs.output[0])
+            # The same failure is not repeated as a warning.
+            warm.side_effect = [(entry(), False), RuntimeError('no such')]
+            with self.assertLogs(cache.LOG.logger, 'DEBUG') as logs:
+                self.cache.keep_warm()
+            self.assertNotIn('WARNING', ' '.join(logs.output))
+
+    def test_keep_warm_without_credentials_does_nothing(self):
+        self.cache.policy = policy.CachePolicy(enabled=True,
+                                               warm_images=(IMAGE,))
+        self.glance.context.return_value = None
+        self.assertEqual([], self.cache.keep_warm())
+        self.stock.placement.assert_not_called()
+
+    @mock.patch.object(cache.loopingcall, 'FixedIntervalLoopingCall')
+    def test_start_says_once_when_caps_cannot_hold_the_warm_list(self, _loop):
+        self.cache.policy = policy.CachePolicy(
+            enabled=True, max_count=1, warm_images=('a', 'b'))
+        self.inventory.list_entries.return_value = []
+        with self.assertLogs(cache.LOG.logger, 'WARNING') as logs:
+            self.cache.start()
+            self.cache.purge()
+        self.assertEqual(1, len(logs.output))
+        self.assertIn('image_cache_warm_images lists 2 images',
+                      logs.output[0])

@@ -73,25 +73,44 @@ class CacheDriverTestCase(upstream.VMwareVcVmdkDriverTestCase):
         first.stop.assert_called_once_with()
         self.assertIsNot(first, self._driver._image_cache)
 
+    def clone_image(self, outcome, volume=None, result_metadata=True):
+        self._driver._image_cache = fake_cache()
+        self._driver._image_cache.policy = policy.CachePolicy(
+            enabled=True, result_metadata=result_metadata)
+        self._driver._image_cache.create_volume.return_value = outcome
+        return self._driver.clone_image(
+            mock.sentinel.ctx, volume or {'metadata': {'k': 'v'}}, None,
+            {'id': 'img'}, mock.sentinel.svc)
+
     @mock.patch.object(driver.vmdk.VMwareVcVmdkDriver, 'copy_image_to_volume')
     def test_clone_image_served_by_cache(self, copy_image):
-        self._driver._image_cache = fake_cache()
-        self._driver._image_cache.create_volume.return_value = True
-        result = self._driver.clone_image(mock.sentinel.ctx,
-                                          mock.sentinel.vol, None,
-                                          {'id': 'img'}, mock.sentinel.svc)
-        self.assertEqual((None, True), result)
+        self.assertEqual(
+            ({'metadata': {'k': 'v', 'image_cache_result': 'hit'}}, True),
+            self.clone_image(cache.Outcome(True, 'hit')))
         copy_image.assert_not_called()
 
     @mock.patch.object(driver.vmdk.VMwareVcVmdkDriver, 'copy_image_to_volume')
-    def test_clone_image_falls_back(self, copy_image):
-        self._driver._image_cache = fake_cache()
-        self._driver._image_cache.create_volume.return_value = False
-        self._driver.clone_image(mock.sentinel.ctx, mock.sentinel.vol, None,
-                                 {'id': 'img'}, mock.sentinel.svc)
-        copy_image.assert_called_once_with(mock.sentinel.ctx,
-                                           mock.sentinel.vol,
+    def test_clone_image_falls_back_and_says_why(self, copy_image):
+        copy_image.return_value = None
+        volume = {'metadata': {}}
+        self.assertEqual(
+            ({'metadata': {'image_cache_result': 'not used: too large'}},
+             True),
+            self.clone_image(cache.Outcome(False, 'not used: too large'),
+                             volume))
+        copy_image.assert_called_once_with(mock.sentinel.ctx, volume,
                                            mock.sentinel.svc, 'img')
+
+    @mock.patch.object(driver.vmdk.VMwareVcVmdkDriver, 'copy_image_to_volume')
+    def test_clone_image_not_asked_is_the_stock_result(self, copy_image):
+        self.assertEqual((copy_image.return_value, True),
+                         self.clone_image(cache.Outcome(False)))
+        copy_image.assert_called_once()
+
+    @mock.patch.object(driver.vmdk.VMwareVcVmdkDriver, 'copy_image_to_volume')
+    def test_clone_image_result_metadata_off(self, copy_image):
+        self.assertEqual((None, True), self.clone_image(
+            cache.Outcome(True, 'filled'), result_metadata=False))
 
     def test_stats_report_cache_size(self):
         self._driver._image_cache = fake_cache()

@@ -75,11 +75,15 @@ class FromConfigurationTestCase(common.TestCase):
                              image_cache_max_total_gb=50,
                              image_cache_max_count=3,
                              image_cache_wait_timeout=7,
-                             image_cache_leftover_grace_seconds=0)
+                             image_cache_leftover_grace_seconds=0,
+                             image_cache_result_metadata='false',
+                             image_cache_warm_images=' img-a, ,img-b')
         self.assertEqual(
             policy.CachePolicy(enabled=True, max_image_gb=5, age_seconds=10,
                                purge_interval=2, max_total_gb=50, max_count=3,
-                               wait_timeout=7, leftover_grace_seconds=0),
+                               wait_timeout=7, leftover_grace_seconds=0,
+                               result_metadata=False,
+                               warm_images=('img-a', 'img-b')),
             policy.CachePolicy.from_configuration(conf))
 
     def test_empty_value_is_the_default(self):
@@ -120,28 +124,34 @@ class RefusalTestCase(common.TestCase):
         self.assertIsNone(self.policy.refusal(self.meta()))
 
     def test_disabled(self):
-        self.assertIn('disabled', policy.CachePolicy().refusal(self.meta()))
+        refusal = policy.CachePolicy().refusal(self.meta())
+        self.assertEqual('cache disabled', refusal.reason)
+        self.assertIn('disabled for this backend', str(refusal))
 
     @ddt.data('qcow2', 'raw', None)
     def test_not_vmdk(self, disk_format):
-        self.assertIn('not vmdk',
-                      self.policy.refusal(self.meta(disk_format=disk_format)))
+        refusal = self.policy.refusal(self.meta(disk_format=disk_format))
+        self.assertEqual('not a vmdk image', refusal.reason)
+        self.assertIn('%r, not vmdk' % disk_format, str(refusal))
 
     def test_size_at_limit_is_cached(self):
         self.assertIsNone(self.policy.refusal(self.meta(size=2 * units.Gi)))
 
     def test_virtual_size_is_compared_first(self):
         # A small compressed file with a large disk inside is too big.
-        self.assertIn('larger', self.policy.refusal(
-            self.meta(size=units.Mi, virtual_size=3 * units.Gi)))
+        refusal = self.policy.refusal(
+            self.meta(size=units.Mi, virtual_size=3 * units.Gi))
+        self.assertEqual('image too large', refusal.reason)
+        self.assertIn('(3221225472 bytes) is larger', str(refusal))
 
     def test_file_size_when_virtual_size_unknown(self):
-        self.assertIn('larger', self.policy.refusal(
-            self.meta(size=3 * units.Gi, virtual_size=None)))
+        self.assertEqual('image too large', self.policy.refusal(
+            self.meta(size=3 * units.Gi, virtual_size=None)).reason)
 
     def test_no_size_at_all(self):
-        self.assertIn('neither', self.policy.refusal(
-            self.meta(size=None, virtual_size=None)))
+        refusal = self.policy.refusal(self.meta(size=None, virtual_size=None))
+        self.assertEqual('image size unknown', refusal.reason)
+        self.assertIn('neither', str(refusal))
 
 
 class LifecycleTestCase(common.TestCase):
@@ -178,6 +188,25 @@ class LifecycleTestCase(common.TestCase):
         entries = [entry('a', idle=1), entry('b', idle=2), entry('c', idle=3)]
         self.assertEqual(['c', 'b'],
                          [e.image_id for e in pol.evictions(entries)])
+
+    def test_warm_images_never_expire(self):
+        pol = policy.CachePolicy(age_seconds=100, warm_images=('idle',))
+        self.assertEqual([], pol.expired([entry('idle', idle=500)], NOW))
+
+    def test_warm_images_count_but_are_never_evicted(self):
+        pol = policy.CachePolicy(max_count=2, warm_images=('a', 'b'))
+        a, b, c = entry('a', idle=30), entry('b', idle=20), entry('c', idle=1)
+        self.assertEqual([c], pol.evictions([a, b, c]))
+
+    def test_warm_overflow(self):
+        self.assertIsNone(policy.CachePolicy(
+            max_count=2, warm_images=('a', 'b')).warm_overflow())
+        pol = policy.CachePolicy(max_count=1, warm_images=('a', 'b'))
+        self.assertIn('lists 2 images', pol.warm_overflow())
+        by_size = policy.CachePolicy(max_total_gb=2, warm_images=('a', 'b'))
+        self.assertIsNone(by_size.warm_overflow())
+        self.assertIn('(4 GiB cached)', by_size.warm_overflow(
+            [entry('a', size_gb=2), entry('b', size_gb=2)]))
 
     def test_no_caps_no_evictions(self):
         self.assertEqual([], policy.CachePolicy().evictions(

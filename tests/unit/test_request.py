@@ -28,13 +28,16 @@ class ResolveTestCase(common.TestCase):
 
     @ddt.data('false', 'False', '0', 'no', 'off', 'n')
     def test_false_values(self, value):
-        self.assertFalse(request.resolve({'use_image_cache': value}).requested)
+        result = request.resolve({'use_image_cache': value})
+        self.assertFalse(result.requested)
+        self.assertFalse(result.invalid)
 
     @ddt.data('N/A', 'maybe', 'tru', '2', 'x' * 5000, '\u00fcber', 'true!')
     def test_unparseable_values_warn_once_and_mean_no(self, value):
         with self.assertLogs(request.LOG.logger, 'WARNING') as logs:
             result = request.resolve({'use_image_cache': value})
         self.assertFalse(result.requested)
+        self.assertTrue(result.invalid)
         self.assertEqual(1, len(logs.records))
         # A huge value is not copied into the log line whole.
         self.assertLess(len(logs.output[0]), 400)
@@ -72,3 +75,34 @@ class ResolveTestCase(common.TestCase):
         result = request.resolve(None, None, {'vmware_use_image_cache': 'on'})
         self.assertTrue(result.requested)
         self.assertEqual(request.IMAGE_PROPERTY_KEY, result.source)
+
+
+class ResultTestCase(common.TestCase):
+
+    def test_merges_with_the_volumes_own_metadata(self):
+        volume = {'metadata': {'use_image_cache': 'true', 'owner': 'ops'}}
+        self.assertEqual(
+            {'metadata': {'use_image_cache': 'true', 'owner': 'ops',
+                          'image_cache_result': 'hit'}},
+            request.with_result(volume, None, 'hit'))
+        # The volume itself is not changed.
+        self.assertNotIn('image_cache_result', volume['metadata'])
+
+    def test_keeps_the_drivers_model_update(self):
+        self.assertEqual(
+            {'provider_location': 'x',
+             'metadata': {'a': '1', 'b': '2',
+                          'image_cache_result': 'not used: cache error'}},
+            request.with_result({'metadata': {'a': '1'}},
+                                {'provider_location': 'x',
+                                 'metadata': {'b': '2'}},
+                                request.not_used('cache error')))
+
+    def test_never_changes_a_users_own_key(self):
+        update = {'size': 1}
+        self.assertIs(update, request.with_result(
+            {'metadata': {'image_cache_result': 'mine'}}, update, 'filled'))
+
+    def test_unreadable_metadata(self):
+        self.assertEqual({'metadata': {'image_cache_result': 'filled'}},
+                         request.with_result(object(), None, 'filled'))

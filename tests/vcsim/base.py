@@ -90,12 +90,22 @@ class SimulatorTestCase(common.TestCase):
         return self.images.add(path, virtual_size=IMAGE_BYTES, **kw)
 
     def create(self, image_id, metadata=None, size=1, ctx=None):
+        """clone_image as cinder calls it; the cache's result is kept.
+
+        ``self.result`` is what the model update records in the volume's
+        ``image_cache_result`` metadata key (None: nothing recorded).
+        """
         ctx = ctx or self.ctx
         volume = vcenter.new_volume(ctx, size, metadata)
-        result = self.driver.clone_image(ctx, volume, None,
-                                         self.images.show(ctx, image_id),
-                                         self.images)
-        self.assertEqual((None, True), result)
+        model_update, cloned = self.driver.clone_image(
+            ctx, volume, None, self.images.show(ctx, image_id), self.images)
+        self.assertTrue(cloned)
+        self.result = None
+        if model_update is not None:
+            self.assertEqual(dict(metadata or {}), {
+                k: v for k, v in model_update['metadata'].items()
+                if k != 'image_cache_result'}, 'a user key was changed')
+            self.result = model_update['metadata']['image_cache_result']
         backing = self.vops.get_backing(volume.name, volume.id)
         self.assertIsNotNone(backing, 'volume has no backing')
         self.addCleanup(self.vops.delete_backing, backing)

@@ -27,6 +27,7 @@ class CreateFromImageTestCase(base.SimulatorTestCase):
     def test_without_flag_is_stock_path(self):
         image_id = self.add_image()
         volume, backing = self.create(image_id)
+        self.assertIsNone(self.result)
         self.assertEqual([], self.entries())
         self.assertEqual(1, self.images.downloads[image_id])
         self.assertEqual(volume.name, self.prop(backing, 'name'))
@@ -44,8 +45,11 @@ class CreateFromImageTestCase(base.SimulatorTestCase):
         image_id = self.add_image()
         first, first_backing = self.create(image_id,
                                            {'use_image_cache': 'True'})
+        self.assertEqual('filled', self.result)
         second, second_backing = self.create(image_id,
-                                             {'use_image_cache': 'yes'})
+                                             {'use_image_cache': 'yes',
+                                              'owner': 'team-a'})
+        self.assertEqual('hit', self.result)
         # One import only: the second volume is a clone of the template.
         self.assertEqual(1, self.images.downloads[image_id])
         entries = self.entries()
@@ -133,6 +137,7 @@ class FillFailureTestCase(base.FaultsTestCase):
                                 'count': 1})
         image_id = self.add_image()
         volume, backing = self.create(image_id, {'use_image_cache': 'true'})
+        self.assertEqual('not used: cache error', self.result)
         # Filled once (failed at publish), then the normal path downloaded.
         self.assertEqual(2, self.images.downloads[image_id])
         self.assertEqual(volume.name, self.prop(backing, 'name'))
@@ -151,3 +156,38 @@ class FillFailureTestCase(base.FaultsTestCase):
         self.assertEqual(volume.name, self.prop(backing, 'name'))
         self.assertEqual([], self.entries())
         self.assertEqual(2, self.images.downloads[image_id])
+
+
+class TooLargeTestCase(base.SimulatorTestCase):
+
+    overrides = {'image_cache_max_size_gb': 0}
+
+    def test_too_large_says_why(self):
+        image_id = self.add_image()
+        self.create(image_id, {'use_image_cache': 'true'})
+        self.assertEqual('not used: image too large', self.result)
+        self.assertEqual([], self.entries())
+        self.assertEqual(1, self.images.downloads[image_id])
+
+
+class UserSeesTheCacheTestCase(base.SimulatorTestCase):
+    """What image_cache_result says, and warming, on the vCenter."""
+
+    def test_not_a_boolean_says_why(self):
+        self.create(self.add_image(), {'use_image_cache': 'sure'})
+        self.assertEqual('not used: invalid use_image_cache value',
+                         self.result)
+
+    def test_warm_then_create_is_a_hit_without_download(self):
+        image_id = self.add_image()
+        entry, filled = self.cache.warm(self.ctx, self.images, image_id)
+        self.assertTrue(filled)
+        self.assertEqual(1, self.images.downloads[image_id])
+        self.assertEqual([entry.ref.value],
+                         [e.ref.value for e in self.entries() if e.ready])
+        self.assertEqual(entry.datastore, self.entries()[0].datastore)
+        again, filled = self.cache.warm(self.ctx, self.images, image_id)
+        self.assertFalse(filled)
+        self.create(image_id, {'use_image_cache': 'true'})
+        self.assertEqual('hit', self.result)
+        self.assertEqual(1, self.images.downloads[image_id])
