@@ -285,6 +285,8 @@ class Stack(object):
          self.cinder_port) = common.free_ports(5)
         self.glance_url = 'http://127.0.0.1:%d' % self.glance_port
         self.cinder_url = 'http://127.0.0.1:%d' % self.cinder_port
+        self.transport_url = 'rabbit://guest:guest@127.0.0.1:%d/' % (
+            self.amqp_port)
         self.services = []
         self.clis = {}
         self.transcript = os.path.join(self.logs, 'cli.log')
@@ -460,8 +462,7 @@ class Stack(object):
                 'osapi_volume_listen': '127.0.0.1',
                 'osapi_volume_listen_port': self.cinder_port,
                 'osapi_volume_workers': 1,
-                'transport_url': 'rabbit://guest:guest@127.0.0.1:%d/' %
-                                 self.amqp_port,
+                'transport_url': self.transport_url,
                 'glance_api_servers': self.glance_url,
                 'enabled_backends': self.backend,
                 'scheduler_host_manager':
@@ -478,6 +479,15 @@ class Stack(object):
             'oslo_concurrency': {'lock_path': self.path('locks')},
             'coordination': {'backend_url': 'file://%s' % self.path(
                 'coordination')},
+            # Operators' monitoring reads these from RabbitMQ.
+            'oslo_messaging_notifications': {'driver': 'messagingv2'},
+            # cinder's own Glance credentials (warming, deleted images):
+            # the admin token of trusted_token.py, as keystoneauth sends it.
+            'service_user': {
+                'auth_type': 'admin_token',
+                'endpoint': self.glance_url,
+                'token': '%s:%s' % (ADMIN_USER, self.admin.project),
+            },
             self.backend: self.backend_section(),
         }))
 
@@ -623,6 +633,20 @@ class Stack(object):
         image must really be one; qemu-img writes it.
         """
         return disk_images.make_vmdk(self.top, size_bytes, 'streamOptimized')
+
+    def make_empty_vmdk(self, virtual_bytes):
+        """A streamOptimized vmdk of this virtual size holding no data."""
+        path = os.path.join(self.top, 'empty-%d.vmdk' % virtual_bytes)
+        subprocess.run([shutil.which('qemu-img'), 'create', '-q', '-f',
+                        'vmdk', '-o', 'subformat=streamOptimized', path,
+                        str(virtual_bytes)], check=True)
+        return path
+
+    def image_cache_command(self, *args, check=True):
+        """The operator command on this stack's cinder.conf and backend."""
+        return self.run([command('cinder-vmware-image-cache'),
+                         '--config-file', self.cinder_conf, '--backend',
+                         self.backend] + list(args), check=check)
 
     # ---- what the logs say -----------------------------------------------
     def glance_downloads(self, image_id):

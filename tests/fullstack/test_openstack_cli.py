@@ -21,7 +21,10 @@ commands the stack needs, the tests fail and say why.
 The cache options are short so that expiry happens during the test:
 ``image_cache_age_seconds`` (CVC_FULLSTACK_CACHE_AGE, default 40; it must
 cover the part of the scenario between the last clone and the check that
-the template outlived its volumes) and ``image_cache_purge_interval`` 2.
+the template outlived its volumes) and ``image_cache_purge_interval`` 2;
+``image_cache_max_size_gb`` is 1, so a larger image shows why it was not
+cached. A notification listener on the stack's RabbitMQ sees what
+operators' monitoring sees.
 """
 
 from concurrent import futures
@@ -34,13 +37,16 @@ from testtools import content
 from cinder_vmware_cache.testing import endpoint
 from tests import common
 from tests.fullstack import harness
+from tests.fullstack import notifications
 from tests.fullstack import vsphere
 
 CACHE_AGE = int(os.environ.get('CVC_FULLSTACK_CACHE_AGE', '40'))
 PURGE_INTERVAL = 2
 STATS_INTERVAL = 3
 IMAGE_BYTES = 1024 * 1024
+GIB = 1024 ** 3
 ASK = 'use_image_cache=true'
+RESULT = 'image_cache_result'
 
 
 def utcnow():
@@ -51,6 +57,7 @@ class OpenStackCliTest(common.TestCase):
 
     stack = None
     vc = None
+    listener = None
     keep_logs = bool(os.environ.get('CVC_FULLSTACK_KEEP'))
 
     @classmethod
@@ -70,9 +77,12 @@ class OpenStackCliTest(common.TestCase):
         cls.stack = harness.Stack(settings, cache_options={
             'image_cache_age_seconds': CACHE_AGE,
             'image_cache_purge_interval': PURGE_INTERVAL,
+            'image_cache_max_size_gb': 1,
         }, stats_interval=STATS_INTERVAL)
         try:
             cls.stack.start()
+            cls.listener = notifications.Listener(cls.stack.transport_url)
+            cls.listener.start()
         except Exception as exc:
             report = cls.stack.log_report()
             cls._tear_down_stack(failed=True)
@@ -89,6 +99,9 @@ class OpenStackCliTest(common.TestCase):
 
     @classmethod
     def _tear_down_stack(cls, failed=False):
+        listener, cls.listener = cls.listener, None
+        if listener is not None:
+            listener.stop()
         stack, cls.stack = cls.stack, None
         if stack is not None:
             stack.stop()
@@ -129,8 +142,8 @@ class OpenStackCliTest(common.TestCase):
         self.assertEqual(cli.project, image['owner'])
         return image['id']
 
-    def create_volume(self, cli, name, image_id=None, cached=False):
-        args = ['volume', 'create', '--size', '1']
+    def create_volume(self, cli, name, image_id=None, cached=False, size=1):
+        args = ['volume', 'create', '--size', str(size)]
         if image_id:
             args += ['--image', image_id]
         if cached:
@@ -196,6 +209,11 @@ class OpenStackCliTest(common.TestCase):
         self.wait_deleted(cli, [probe])
         return view
 
+    def result_of(self, cli, volume_id):
+        """What ``openstack volume show`` says the cache did."""
+        properties = cli.openstack('volume', 'show', volume_id)['properties']
+        return properties.get(RESULT)
+
     def templates_of(self, image_id):
         return [t for t in self.vc.templates(self.stack.backend)
                 if t.name == 'image-%s' % image_id]
@@ -222,9 +240,15 @@ class OpenStackCliTest(common.TestCase):
         self.wait_for_status(alice, volumes, 'available')
         listed = {v['ID']: v['Properties'] for v in alice.openstack(
             'volume', 'list', '--long')}
-        self.assertEqual({v: {'use_image_cache': 'true'} for v in cached},
-                         {v: listed[v] for v in cached})
+        self.assertEqual({'true'}, {listed[v]['use_image_cache']
+                                    for v in cached})
+        # One request filled the cache; the others waited and cloned.
+        self.assertEqual(['filled', 'hit', 'hit'],
+                         sorted(listed[v][RESULT] for v in cached))
         self.assertEqual({}, listed[plain])
+        seen = self.listener.wait_for(image, ['miss', 'hit', 'hit'],
+                                      ordered=False)
+        self.assertEqual(set(cached), {p['volume_id'] for _, p in seen})
 
         # Exactly one template, in the backend's cache folder.
         templates = self.vc.templates(stack.backend)
@@ -275,6 +299,11 @@ class OpenStackCliTest(common.TestCase):
             CACHE_AGE + PURGE_INTERVAL + 60, 'the template to expire',
             interval=1)
         self.assertGreaterEqual(gone_at, expires)
+        events = self.listener.wait_for(image, ['miss', 'hit', 'hit',
+                                                'expire'], ordered=False)
+        self.assertEqual({'reason': 'expired', 'trigger': 'periodic'}, {
+            k: v for k, v in events[-1][1].items()
+            if k in ('reason', 'trigger')})
         expired = self.wait_for_reported(allocated=0, extra=0)
         view = self.probe_scheduler(alice)
         self.assertEqual((0, 0), view)
@@ -334,12 +363,81 @@ class OpenStackCliTest(common.TestCase):
         alice.openstack('volume', 'delete', own, json_output=False)
         self.wait_deleted(bob, [late])
         self.wait_deleted(alice, [own])
-        purge = stack.run([
-            harness.command('cinder-vmware-image-cache'), '--config-file',
-            stack.cinder_conf, '--backend', stack.backend, 'purge', '--image',
-            image, '--format', 'json'])
-        self.assertEqual([], purge.json()['failed'])
+        purge = stack.image_cache_command('purge', '--image', image,
+                                          '--format', 'json')
+        self.assertEqual([], [r for r in purge.json()
+                              if r['result'] != 'deleted'])
         self.assertEqual([], self.templates_of(image))
+
+    def test_volume_show_says_why_the_cache_was_not_used(self):
+        alice = self.stack.user('alice', harness.new_project_id())
+        big = alice.openstack(
+            'image', 'create', '--disk-format', 'vmdk', '--container-format',
+            'bare', '--private', '--property',
+            'vmware_disktype=streamOptimized', '--file',
+            self.stack.make_empty_vmdk(GIB + IMAGE_BYTES), 'big-image')
+        self.assertGreater(big['virtual_size'], GIB)
+        volume = self.create_volume(alice, 'big', big['id'], True, size=2)
+        self.wait_for_status(alice, [volume], 'available')
+        self.assertEqual('not used: image too large',
+                         self.result_of(alice, volume))
+        self.assertEqual([], self.templates_of(big['id']))
+        self.assertEqual([], self.listener.of_image(big['id']))
+        alice.openstack('volume', 'delete', volume, json_output=False)
+        self.wait_deleted(alice, [volume])
+
+    def test_warmed_image_is_a_hit_without_download(self):
+        alice = self.stack.user('alice', harness.new_project_id())
+        image = self.upload_image(alice, 'golden-image')
+        warm = self.stack.image_cache_command('warm', image, '-f', 'json')
+        self.assertEqual(('filled', 'ready'),
+                         (warm.json()['result'], warm.json()['state']))
+        self.assertEqual(1, self.stack.glance_downloads(image))
+        again = self.stack.image_cache_command('warm', image, '-f', 'json')
+        self.assertEqual('already cached', again.json()['result'])
+
+        volume = self.create_volume(alice, 'from-warm', image, True)
+        self.wait_for_status(alice, [volume], 'available')
+        self.assertEqual('hit', self.result_of(alice, volume))
+        self.assertEqual(1, self.stack.glance_downloads(image))
+        (miss, filled), (hit, served) = self.listener.wait_for(
+            image, ['miss', 'hit'])
+        self.assertEqual('command', filled['trigger'])
+        self.assertEqual((volume, 'request'),
+                         (served['volume_id'], served['trigger']))
+        self.assertEqual(filled['template'], served['template'])
+
+        alice.openstack('volume', 'delete', volume, json_output=False)
+        self.wait_deleted(alice, [volume])
+        self.stack.image_cache_command('purge', '--image', image)
+        self.assertEqual([], self.templates_of(image))
+
+    def test_template_of_an_image_deleted_in_glance_is_purged(self):
+        alice = self.stack.user('alice', harness.new_project_id())
+        image = self.upload_image(alice, 'short-lived-image')
+        volume = self.create_volume(alice, 'cached', image, True)
+        self.wait_for_status(alice, [volume], 'available')
+        [template] = self.templates_of(image)
+        alice.openstack('volume', 'delete', volume, json_output=False)
+        self.wait_deleted(alice, [volume])
+        self.assertEqual([template.ref],
+                         [t.ref for t in self.templates_of(image)])
+
+        alice.openstack('image', 'delete', image, json_output=False)
+        deleted_at = utcnow()
+        gone_at = harness.wait_for(
+            lambda: not self.templates_of(image) and utcnow(),
+            PURGE_INTERVAL + 30, 'the template of the deleted image to go',
+            interval=0.5)
+        # Gone by the image check, long before it would have expired.
+        self.assertLess(gone_at, template.last_used + datetime.timedelta(
+            seconds=CACHE_AGE), 'raise CVC_FULLSTACK_CACHE_AGE')
+        events = self.listener.wait_for(image, ['miss', 'purge'])
+        self.assertEqual(('image deleted', 'periodic'),
+                         (events[1][1]['reason'], events[1][1]['trigger']))
+        self.addDetail('deleted-image', content.text_content(
+            'template gone %.1fs after the image was deleted' %
+            (gone_at - deleted_at).total_seconds()))
 
     # ---- report -----------------------------------------------------------
     def report(self, rows, kept, lifetime):
