@@ -21,7 +21,6 @@ features that need them are off and say so once.
 
 from cinder import context as cinder_context
 from cinder import exception as cinder_exception
-from cinder.image import glance
 from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -77,6 +76,10 @@ class GlanceImages(object):
     """Glance as the cache's own periodic work asks it."""
 
     def __init__(self, conf=CONF):
+        # Imported here: cinder.image.glance imports cleanly only after
+        # cinder.image.image_utils (a circular import in cinder 26 to 29),
+        # which the VMDK driver has imported by the time a cache exists.
+        from cinder.image import glance
         self._conf = conf
         self._said_off = False
         self.service = glance.get_default_image_service()

@@ -21,6 +21,7 @@ from cinder.tests.unit.volume.drivers.vmware import (
 from cinder_vmware_cache import cache
 from cinder_vmware_cache import driver
 from cinder_vmware_cache import exceptions
+from cinder_vmware_cache import image_access
 from cinder_vmware_cache import policy
 
 
@@ -64,6 +65,15 @@ class CacheDriverTestCase(upstream.VMwareVcVmdkDriverTestCase):
         parent_setup.assert_not_called()
         self.assertIn('image_cache_age_seconds', str(error))
         self.assertIn('should be >= 1', str(error))
+
+    @mock.patch.object(driver.vmdk.VMwareVcVmdkDriver, 'do_setup')
+    def test_setup_wires_glance_and_notifications(self, parent_setup):
+        self._driver.do_setup(mock.sentinel.ctx)
+        image_cache = self._driver.image_cache
+        self.assertIsInstance(image_cache._images, image_access.GlanceImages)
+        self.assertEqual(
+            (self._driver.backend_name, self._driver.host),
+            (image_cache._notifier.backend, image_cache._notifier.host))
 
     @mock.patch.object(driver.vmdk.VMwareVcVmdkDriver, 'do_setup')
     def test_setup_twice_stops_the_old_loop(self, parent_setup):
