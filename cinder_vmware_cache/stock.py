@@ -21,7 +21,8 @@ private methods used here have the same signatures in all four, and
 ``volumeops`` is the same; cinder 28 and later retry a streamOptimized
 import that hits ``DuplicateName`` (26 and 27 fail it, and the cache then
 takes the normal path, as after any failed fill); ``cinder.monkey_patch``
-exists from cinder 29 on.
+exists from cinder 29 on. ``_create_session`` and the constructor of
+``VMwareVolumeOps`` (``open_volumeops``) are the same in all four.
 """
 
 
@@ -65,6 +66,29 @@ class StockDriver(object):
         """Create ``volume``'s backing from the image, the stock way."""
         self._driver.copy_image_to_volume(context, volume, image_service,
                                           image_id)
+
+
+def open_volumeops(configuration):
+    """Log in to a backend's vCenter: (session, ``VMwareVolumeOps``).
+
+    Both are built as the stock driver's ``do_setup`` builds them (its own
+    ``_create_session``, the same extension key), but without the rest of
+    ``do_setup``: no version and PBM checks, no vCenter extension
+    registration and no scan of every VM of the vCenter. Enough to read and
+    delete cache entries, as the operator command does; not enough to
+    create volumes. The caller logs the session out.
+
+    :param configuration: the backend's cinder ``Configuration``.
+    """
+    # Imported here: this module is imported before the monkey patching.
+    from cinder.volume.drivers.vmware import vmdk
+    from cinder.volume.drivers.vmware import volumeops
+
+    session = vmdk.VMwareVcVmdkDriver(
+        configuration=configuration)._create_session()
+    return session, volumeops.VMwareVolumeOps(
+        session, configuration.vmware_max_objects_retrieval,
+        vmdk.EXTENSION_KEY, vmdk.EXTENSION_TYPE)
 
 
 def monkey_patch():

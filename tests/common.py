@@ -110,14 +110,18 @@ class ConfigDir(fixtures.Fixture):
         return self.write(text + extra)
 
 
-def run_cli(args, timeout=120):
-    """The operator command in a fresh interpreter: (code, stdout, stderr)."""
+def run_cli(args, timeout=120,
+            program=('-m', 'cinder_vmware_cache.cmd.image_cache')):
+    """The operator command in a fresh interpreter: (code, stdout, stderr).
+
+    :param program: what the interpreter runs before ``args``: the
+        command's module, or ``('-c', CODE)`` for code that calls its main.
+    """
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(
         [ROOT] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep)
                   if p])
     proc = subprocess.run(
-        [sys.executable, '-m', 'cinder_vmware_cache.cmd.image_cache'] +
-        list(args), cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=timeout)
+        [sys.executable] + list(program) + list(args), cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=timeout)
     return proc.returncode, proc.stdout, proc.stderr

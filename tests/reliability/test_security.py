@@ -167,7 +167,8 @@ class CommandLineTestCase(harness.ReliabilityTestCase):
             'enable_image_cache': 'true',
         }
 
-    def write_config(self, name, backend=None, raw_lines=()):
+    def write_config(self, name, backend=None, raw_lines=(),
+                     coordination_url=None):
         parser = configparser.RawConfigParser()
         parser['DEFAULT'] = {
             'enabled_backends': self.backend,
@@ -175,7 +176,8 @@ class CommandLineTestCase(harness.ReliabilityTestCase):
             'log_file': self.log_file,
         }
         parser['coordination'] = {
-            'backend_url': 'file://%s' % os.path.join(self.dir, 'locks')}
+            'backend_url': coordination_url or 'file://%s' % os.path.join(
+                self.dir, 'locks')}
         parser[self.backend] = (self.backend_section if backend is None
                                 else backend)
         path = os.path.join(self.dir, name)
@@ -254,3 +256,17 @@ class CommandLineTestCase(harness.ReliabilityTestCase):
         self.assertEqual(3, code, err)
         code, out, err = self.finish(broken)
         self.assertEqual(2, code, err)
+
+    def test_purge_never_prints_the_lock_backends_password(self):
+        # Nothing listens there: starting the coordinator fails, and the
+        # error names the URL.
+        section = dict(self.backend_section,
+                       vmware_host_password='Vc-%s' % uuid.uuid4().hex)
+        config = self.write_config(
+            'redis.conf', section, coordination_url='redis://:%s@127.0.0.1:'
+            '%d' % (self.password, common.free_port()))
+        code, out, err = self.finish(self.start(config, '--debug', 'purge'))
+        self.assertEqual(2, code, err)
+        self.assertIn('ERROR: cannot start the lock coordinator', err)
+        self.assertEqual('', out)
+        self.assertNotIn(section['vmware_host_password'], err + self.log)

@@ -20,9 +20,11 @@ fails here, in the tox env of that release.
 import sys
 from unittest import mock
 
+from cinder.volume import configuration
 from cinder.volume.drivers.vmware import vmdk
 from cinder.volume.drivers.vmware import volumeops
 import fixtures
+from oslo_config import fixture as config_fixture
 
 from cinder_vmware_cache import stock
 from tests import common
@@ -73,6 +75,45 @@ class StockDriverTestCase(common.TestCase):
 
     def test_volumeops(self):
         self.assertIs(self.driver.volumeops, self.stock.volumeops)
+
+
+class OpenVolumeopsTestCase(common.TestCase):
+    """A session and volumeops as do_setup builds them, and nothing else."""
+
+    def setUp(self):
+        super().setUp()
+        self.conf = configuration.Configuration(vmdk.vmdk_opts,
+                                                config_group='stock-test')
+        self.useFixture(config_fixture.Config()).config(
+            vmware_max_objects_retrieval=42, group='stock-test')
+        self.create_session = self.autospec(
+            vmdk.VMwareVcVmdkDriver, '_create_session')
+        self.volumeops_class = self.autospec(volumeops, 'VMwareVolumeOps')
+        self.do_setup = self.autospec(vmdk.VMwareVcVmdkDriver, 'do_setup')
+        self.register = self.autospec(
+            vmdk.VMwareVcVmdkDriver, '_register_extension')
+
+    def autospec(self, obj, name):
+        return self.useFixture(fixtures.MockPatchObject(
+            obj, name, autospec=True)).mock
+
+    def test_session_and_volumeops(self):
+        session, vops = stock.open_volumeops(self.conf)
+        self.assertIs(self.create_session.return_value, session)
+        self.assertIs(self.volumeops_class.return_value, vops)
+        # The stock driver's own session, for this configuration.
+        [driver] = self.create_session.call_args[0]
+        self.assertIsInstance(driver, vmdk.VMwareVcVmdkDriver)
+        self.assertIs(self.conf, driver.configuration)
+        self.volumeops_class.assert_called_once_with(
+            session, 42, vmdk.EXTENSION_KEY, vmdk.EXTENSION_TYPE)
+
+    def test_no_setup_no_extension(self):
+        stock.open_volumeops(self.conf)
+        self.do_setup.assert_not_called()
+        self.register.assert_not_called()
+        vops = self.volumeops_class.return_value
+        vops.build_backing_ref_cache.assert_not_called()
 
 
 class MonkeyPatchTestCase(common.TestCase):

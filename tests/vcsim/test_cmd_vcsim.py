@@ -19,6 +19,29 @@ from cinder_vmware_cache.cmd import image_cache
 from tests import common
 from tests.vcsim import base
 
+# The command, with the steps of a driver's set-up that list, show and
+# purge skip made to fail: do_setup, the vCenter extension registration
+# and the scan of every VM.
+WITHOUT_DRIVER_SETUP = '''
+import sys
+
+from cinder_vmware_cache.cmd import image_cache
+from cinder.volume.drivers.vmware import vmdk
+from cinder.volume.drivers.vmware import volumeops
+from cinder_vmware_cache import driver
+
+
+def forbidden(*args, **kwargs):
+    raise AssertionError('the command set a driver up')
+
+
+driver.VMwareVcVmdkCacheDriver.do_setup = forbidden
+vmdk.VMwareVcVmdkDriver.do_setup = forbidden
+vmdk.VMwareVcVmdkDriver._register_extension = forbidden
+volumeops.VMwareVolumeOps.build_backing_ref_cache = forbidden
+sys.exit(image_cache.main())
+'''
+
 
 class CommandTestCase(base.SimulatorTestCase):
     """The real command against VCENTER_HOST (the simulator or a vCenter).
@@ -27,7 +50,7 @@ class CommandTestCase(base.SimulatorTestCase):
     runs in a subprocess with a cinder.conf for the same backend.
     """
 
-    def write_conf(self):
+    def write_conf(self, extra=''):
         endpoint = self.driver_endpoint
         values = {
             'volume_driver': image_cache.DRIVER_PATH,
@@ -43,11 +66,13 @@ class CommandTestCase(base.SimulatorTestCase):
         if endpoint['vmware_wsdl_location']:
             values['vmware_wsdl_location'] = endpoint['vmware_wsdl_location']
         return self.useFixture(common.ConfigDir()).cinder_conf(
-            enabled=self.backend, sections={self.backend: values})
+            enabled=self.backend, sections={self.backend: values},
+            extra=extra)
 
     def cli(self, conf, *args):
         return common.run_cli(
-            ['--config-file', conf, '--backend', self.backend] + list(args))
+            ['--config-file', conf, '--backend', self.backend] + list(args),
+            program=('-c', WITHOUT_DRIVER_SETUP))
 
     def test_list_show_purge(self):
         image_id = self.add_image()
@@ -62,9 +87,12 @@ class CommandTestCase(base.SimulatorTestCase):
         self.assertEqual('image-%s' % image_id, record['template'])
         self.assertEqual('ready', record['state'])
         self.assertEqual(1, record['size_gb'])
+        # The datastore's name, looked up by its moref.
         self.assertTrue(record['datastore'])
+        self.assertNotEqual(record['datastore_ref'], record['datastore'])
         self.assertTrue(record['created_at'].endswith('Z'))
         self.assertTrue(record['last_used'].endswith('Z'))
+        self.assertEqual(set(image_cache.FIELDS), set(record))
 
         code, out, err = self.cli(conf, '--debug', 'list')
         self.assertEqual(0, code, err)
@@ -72,23 +100,23 @@ class CommandTestCase(base.SimulatorTestCase):
         password = self.driver_endpoint['vmware_host_password']
         self.assertNotIn(password, out + err)
 
-        code, out, err = self.cli(conf, 'show', image_id)
+        code, out, err = self.cli(conf, 'show', image_id, '-f', 'value',
+                                  '-c', 'template', '-c', 'state')
         self.assertEqual(0, code, err)
-        self.assertIn('image-%s' % image_id, out)
+        self.assertEqual('image-%s ready\n' % image_id, out)
 
         # Not expired: the periodic task's purge keeps it.
         code, out, err = self.cli(conf, 'purge', '--expired-only',
                                   '--format', 'json')
         self.assertEqual(0, code, err)
-        self.assertEqual([], json.loads(out)['deleted'])
+        self.assertEqual([], json.loads(out))
 
         code, out, err = self.cli(conf, 'purge', '--image', image_id,
                                   '--format', 'json')
         self.assertEqual(0, code, err)
-        result = json.loads(out)
-        self.assertEqual([image_id],
-                         [r['image_id'] for r in result['deleted']])
-        self.assertEqual([], result['failed'])
+        self.assertEqual([(image_id, 'image-%s' % image_id, 'deleted')],
+                         [(r['image_id'], r['template'], r['result'])
+                          for r in json.loads(out)])
 
         code, out, err = self.cli(conf, 'list', '--format', 'json')
         self.assertEqual(0, code, err)
@@ -96,3 +124,13 @@ class CommandTestCase(base.SimulatorTestCase):
         # The volume cloned from the template is untouched.
         self.assertEqual(volume.name, self.prop(backing, 'name'))
         self.assertEqual([], self.entries())
+
+    def test_the_wrapper_refuses_a_driver_set_up(self):
+        # warm sets the driver up (after a service context, here without
+        # credentials), so the wrapper makes it fail.
+        conf = self.write_conf(extra='[service_user]\nauth_type = none\n')
+        code, out, err = self.cli(conf, 'warm', 'some-image')
+        self.assertEqual(1, code, err)
+        self.assertIn('ERROR: AssertionError: the command set a driver up',
+                      err)
+        self.assertEqual('', out)
