@@ -314,7 +314,8 @@ class StartupOptionsTestCase(common.TestCase):
         self.assertEqual({'enabled': True, 'max_image_gb': 0,
                           'age_seconds': 1, 'purge_interval': 1,
                           'max_total_gb': 10 ** 20, 'max_count': 0,
-                          'wait_timeout': 1, 'leftover_grace_seconds': 0},
+                          'wait_timeout': 1, 'leftover_grace_seconds': 0,
+                          'result_metadata': True, 'warm_images': []},
                          limits['policy'])
         empty = results['empty']
         self.assertTrue(empty['started'], empty)
