@@ -66,6 +66,12 @@ def service_context(conf=CONF):
         pass
     else:
         catalog, roles = access.service_catalog.catalog, access.role_names
+    if not catalog and not conf.glance_api_servers:
+        # cinder's Glance client would fail with a bare StopIteration.
+        raise exceptions.NoServiceCredentials(
+            'the Glance credentials of [%s] give no service catalog and '
+            '[DEFAULT] glance_api_servers is not set: set it to the Glance '
+            'API URL' % group)
     return cinder_context.RequestContext(
         user_id=session.get_user_id(), project_id=session.get_project_id(),
         auth_token=session.get_token(), roles=roles or [],

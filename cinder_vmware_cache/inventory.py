@@ -235,7 +235,9 @@ class TemplateInventory(object):
         vCenter nor trips over DuplicateName.
         """
         if self._field_key is None:
-            self._field_key = self._find_field() or self._add_field()
+            key = self._find_field()
+            # A key may be 0 (the simulator's first field is).
+            self._field_key = self._add_field() if key is None else key
         return self._field_key
 
     def _find_field(self):

@@ -28,6 +28,7 @@ class ServiceContextTestCase(common.TestCase):
 
     def conf(self, text, groups=('service_user',)):
         conf = cfg.ConfigOpts()
+        conf.register_opt(cfg.ListOpt('glance_api_servers'))
         for group in groups:
             ks_loading.register_auth_conf_options(conf, group)
             ks_loading.register_session_conf_options(conf, group)
@@ -43,6 +44,8 @@ class ServiceContextTestCase(common.TestCase):
 
     def test_service_user_token(self):
         ctx = image_access.service_context(self.conf('''
+            [DEFAULT]
+            glance_api_servers = http://127.0.0.1:9292
             [service_user]
             auth_type = admin_token
             endpoint = http://127.0.0.1:9292
@@ -53,8 +56,21 @@ class ServiceContextTestCase(common.TestCase):
         self.assertTrue(ctx.is_admin)
         self.assertEqual([], ctx.service_catalog)
 
+    def test_token_without_catalog_needs_glance_api_servers(self):
+        error = self.assertRaises(
+            exceptions.NoServiceCredentials, image_access.service_context,
+            self.conf('''
+                [service_user]
+                auth_type = admin_token
+                endpoint = http://127.0.0.1:9292
+                token = admin:services
+                '''))
+        self.assertIn('set it to the Glance API URL', str(error))
+
     def test_glance_group_first_when_cinder_has_it(self):
         ctx = image_access.service_context(self.conf('''
+            [DEFAULT]
+            glance_api_servers = http://127.0.0.1:9292
             [glance]
             auth_type = admin_token
             endpoint = http://127.0.0.1:9292
@@ -69,6 +85,8 @@ class ServiceContextTestCase(common.TestCase):
     def test_cinder_without_glance_auth_options(self):
         # cinder 26 registers no keystoneauth options in [glance].
         conf = self.conf('''
+            [DEFAULT]
+            glance_api_servers = http://127.0.0.1:9292
             [service_user]
             auth_type = admin_token
             endpoint = http://127.0.0.1:9292

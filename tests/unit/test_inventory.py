@@ -155,3 +155,23 @@ class InventoryTestCase(common.TestCase):
         self.assertEqual(['vol-1*'],
                          search.kwargs['searchSpec'].matchPattern)
         self.vops.get_datastore.assert_called_once_with('vm-1')
+
+    def test_disk_bytes_on_a_known_datastore_reads_no_property(self):
+        self.search_result(('vol-1-flat.vmdk', units.Mi))
+        self.assertEqual(units.Mi, self.inv.disk_bytes('vm-1', 'ds-ref'))
+        self.vops.get_datastore.assert_not_called()
+        self.assertEqual('ds-ref', self.session.invoke_api.call_args_list[
+            0].args[3])
+
+    @ddt.data(0, 7)
+    def test_last_used_field_defined_once(self, key):
+        # A field key of 0 is a key (the simulator's first field has it).
+        field = mock.Mock(key=key)
+        field.name = inventory.LAST_USED_FIELD
+        self.session.invoke_api.return_value = mock.Mock(
+            CustomFieldDef=[field])
+        self.assertEqual(key, self.inv.ensure_last_used_field())
+        self.assertEqual(key, self.inv.ensure_last_used_field())
+        self.assertEqual(1, self.session.invoke_api.call_count)
+        self.assertNotIn('AddCustomFieldDef', str(
+            self.session.invoke_api.call_args_list))

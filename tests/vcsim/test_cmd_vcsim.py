@@ -128,7 +128,9 @@ class CommandTestCase(base.SimulatorTestCase):
     def test_the_wrapper_refuses_a_driver_set_up(self):
         # warm sets the driver up (after a service context, here without
         # credentials), so the wrapper makes it fail.
-        conf = self.write_conf(extra='[service_user]\nauth_type = none\n')
+        conf = self.write_conf(extra=(
+            '[DEFAULT]\nglance_api_servers = http://127.0.0.1:9\n'
+            '[service_user]\nauth_type = none\n'))
         code, out, err = self.cli(conf, 'warm', 'some-image')
         self.assertEqual(1, code, err)
         self.assertIn('ERROR: AssertionError: the command set a driver up',
