@@ -474,8 +474,12 @@ class Stack(object):
                 'periodic_fuzzy_delay': 0,
                 'scheduler_driver_init_wait_time': 30,
             },
-            'database': {'connection': 'sqlite:///%s' % self.path(
-                'cinder.sqlite')},
+            # Concurrent requests in one cinder-api process: wait for the
+            # write lock (BEGIN IMMEDIATE, up to 30 s) rather than fail with
+            # "database is locked" when two transactions upgrade at once.
+            'database': {'connection': 'sqlite:///%s?timeout=30&'
+                                       'isolation_level=IMMEDIATE' %
+                                       self.path('cinder.sqlite')},
             'oslo_concurrency': {'lock_path': self.path('locks')},
             'coordination': {'backend_url': 'file://%s' % self.path(
                 'coordination')},
