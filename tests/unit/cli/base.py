@@ -24,6 +24,7 @@ from unittest import mock
 from cinder import coordination
 import fixtures
 from oslo_config import cfg
+from oslo_config import fixture as config_fixture
 from oslo_utils import units
 from oslo_vmware import api
 
@@ -122,6 +123,15 @@ class GlobalConf(fixtures.Fixture):
     def _setUp(self):
         CONF.clear()
         self.addCleanup(CONF.clear)
+        # cinder's own test base, run by other tests of this process,
+        # registers keystoneauth's required [keystone_authtoken] auth_url
+        # and gives it a default in its fixture; so does this one.
+        defaults = self.useFixture(config_fixture.Config(CONF))
+        try:
+            defaults.set_default('auth_url', 'fake',
+                                 group='keystone_authtoken')
+        except (cfg.NoSuchOptError, cfg.NoSuchGroupError):
+            pass
 
 
 class MainTestBase(common.TestCase):
