@@ -23,6 +23,16 @@ from cinder_vmware_cache import image_access
 from tests import common
 
 
+GLANCE_URL = 'http://127.0.0.1:9292'
+API_SERVERS = '[DEFAULT]\nglance_api_servers = %s\n' % GLANCE_URL
+
+
+def token_auth(group, token):
+    """A keystoneauth section with a bare token: no catalog, no roles."""
+    return ('[%s]\nauth_type = admin_token\nendpoint = %s\ntoken = %s\n' %
+            (group, GLANCE_URL, token))
+
+
 class ServiceContextTestCase(common.TestCase):
     """keystoneauth plugins loaded from a real configuration file."""
 
@@ -39,18 +49,12 @@ class ServiceContextTestCase(common.TestCase):
     def test_without_credentials_says_what_to_set(self):
         error = self.assertRaises(exceptions.NoServiceCredentials,
                                   image_access.service_context,
-                                  self.conf('[DEFAULT]\n'))
+                                  self.conf(API_SERVERS))
         self.assertIn('[service_user] or [glance]', str(error))
 
     def test_service_user_token(self):
-        ctx = image_access.service_context(self.conf('''
-            [DEFAULT]
-            glance_api_servers = http://127.0.0.1:9292
-            [service_user]
-            auth_type = admin_token
-            endpoint = http://127.0.0.1:9292
-            token = admin:services
-            '''))
+        ctx = image_access.service_context(self.conf(
+            API_SERVERS + token_auth('service_user', 'admin:services')))
         self.assertEqual('admin:services', ctx.auth_token)
         # A bare token tells no roles: the operator vouches for it.
         self.assertTrue(ctx.is_admin)
@@ -59,39 +63,20 @@ class ServiceContextTestCase(common.TestCase):
     def test_token_without_catalog_needs_glance_api_servers(self):
         error = self.assertRaises(
             exceptions.NoServiceCredentials, image_access.service_context,
-            self.conf('''
-                [service_user]
-                auth_type = admin_token
-                endpoint = http://127.0.0.1:9292
-                token = admin:services
-                '''))
+            self.conf(token_auth('service_user', 'admin:services')))
         self.assertIn('set it to the Glance API URL', str(error))
 
     def test_glance_group_first_when_cinder_has_it(self):
-        ctx = image_access.service_context(self.conf('''
-            [DEFAULT]
-            glance_api_servers = http://127.0.0.1:9292
-            [glance]
-            auth_type = admin_token
-            endpoint = http://127.0.0.1:9292
-            token = glance-token
-            [service_user]
-            auth_type = admin_token
-            endpoint = http://127.0.0.1:9292
-            token = service-token
-            ''', groups=('glance', 'service_user')))
+        ctx = image_access.service_context(self.conf(
+            API_SERVERS + token_auth('glance', 'glance-token') +
+            token_auth('service_user', 'service-token'),
+            groups=('glance', 'service_user')))
         self.assertEqual('glance-token', ctx.auth_token)
 
     def test_cinder_without_glance_auth_options(self):
         # cinder 26 registers no keystoneauth options in [glance].
-        conf = self.conf('''
-            [DEFAULT]
-            glance_api_servers = http://127.0.0.1:9292
-            [service_user]
-            auth_type = admin_token
-            endpoint = http://127.0.0.1:9292
-            token = service-token
-            ''')
+        conf = self.conf(API_SERVERS +
+                         token_auth('service_user', 'service-token'))
         conf.register_opts([cfg.StrOpt('api_servers')], group='glance')
         self.assertEqual('service-token',
                          image_access.service_context(conf).auth_token)
