@@ -161,9 +161,7 @@ class ImageTemplateCache(object):
     def _serve(self, context, volume, image_service, meta):
         """Clone ``volume``; returns (the template, whether it was filled)."""
         image_id = meta['id']
-        placement = self._stock.placement(volume)
-        folder = self.inventory.folder_for(
-            self._stock.datacenter(placement[1]))
+        placement, folder = self._placement(volume)
         name = locks.lock_name(self.backend, image_id)
         wait = self.policy.wait_timeout
         try:
@@ -207,9 +205,7 @@ class ImageTemplateCache(object):
         if refusal:
             raise exceptions.ImageNotCacheable(str(refusal))
         fill = self._fill_spec(meta)
-        placement = self._stock.placement(fill)
-        folder = self.inventory.folder_for(
-            self._stock.datacenter(placement[1]))
+        folder = self._placement(fill)[1]
         with locks.held(locks.lock_name(self.backend, image_id),
                         blocking=self.policy.wait_timeout):
             entry, filled = self._ready_or_fill(context, folder, fill,
@@ -221,6 +217,12 @@ class ImageTemplateCache(object):
             self._notifier.emit(notify.MISS, entry, context, started,
                                 trigger=trigger)
         return entry, filled
+
+    def _placement(self, volume):
+        """The stock placement of ``volume``, and the cache folder there."""
+        placement = self._stock.placement(volume)
+        return placement, self.inventory.folder_for(
+            self._stock.datacenter(placement[1]))
 
     def _ready_or_fill(self, context, folder, fill, image_service, meta):
         """Under the image's exclusive lock: (ready entry, filled now)."""

@@ -43,9 +43,12 @@ def _auth_group(conf):
     return None
 
 
-def service_context(conf=CONF):
+def service_context(conf=CONF, loaded=None):
     """A RequestContext that authenticates to Glance as cinder's service.
 
+    :param loaded: a dict in which the keystoneauth plugin and session are
+        kept between calls: the plugin keeps its token until it expires,
+        so periodic work does not authenticate to Keystone on every run.
     :raises NoServiceCredentials: when neither group sets ``auth_type``.
     """
     group = _auth_group(conf)
@@ -54,9 +57,12 @@ def service_context(conf=CONF):
             'no Glance credentials of cinder\'s own: set the keystoneauth '
             'options (auth_type, auth_url, username, password, ...) of '
             '[service_user] or [glance] in cinder.conf')
-    auth = ks_loading.load_auth_from_conf_options(conf, group)
-    session = ks_loading.load_session_from_conf_options(conf, group,
-                                                        auth=auth)
+    loaded = {} if loaded is None else loaded
+    if group not in loaded:
+        auth = ks_loading.load_auth_from_conf_options(conf, group)
+        loaded[group] = auth, ks_loading.load_session_from_conf_options(
+            conf, group, auth=auth)
+    auth, session = loaded[group]
     catalog, roles = [], None
     try:
         access = auth.get_access(session)
@@ -87,13 +93,14 @@ class GlanceImages(object):
         # which the VMDK driver has imported by the time a cache exists.
         from cinder.image import glance
         self._conf = conf
+        self._loaded = {}
         self._said_off = False
         self.service = glance.get_default_image_service()
 
     def context(self):
         """A service context, or None (logged once) without credentials."""
         try:
-            return service_context(self._conf)
+            return service_context(self._conf, self._loaded)
         except exceptions.NoServiceCredentials as exc:
             self._say_off_once(exc)
             return None
@@ -110,6 +117,8 @@ class GlanceImages(object):
         401/403, timeouts and an unreachable Glance say nothing about the
         image, so they never mark it deleted.
         """
+        if not image_ids:
+            return set()
         ctx = self.context()
         if ctx is None:
             return set()
