@@ -462,6 +462,10 @@ class Stack(object):
                 'osapi_volume_listen': '127.0.0.1',
                 'osapi_volume_listen_port': self.cinder_port,
                 'osapi_volume_workers': 1,
+                # One request at a time in cinder-api: two of its greenthreads
+                # in sqlite transactions at once fail with "database is
+                # locked" (a wait in sqlite would block the other one too).
+                'wsgi_default_pool_size': 1,
                 'transport_url': self.transport_url,
                 'glance_api_servers': self.glance_url,
                 'enabled_backends': self.backend,
@@ -474,9 +478,8 @@ class Stack(object):
                 'periodic_fuzzy_delay': 0,
                 'scheduler_driver_init_wait_time': 30,
             },
-            # Concurrent requests in one cinder-api process: wait for the
-            # write lock (BEGIN IMMEDIATE, up to 30 s) rather than fail with
-            # "database is locked" when two transactions upgrade at once.
+            # sqlite has one writer: the services wait for each other's
+            # write lock (BEGIN IMMEDIATE, up to 30 s) instead of failing.
             'database': {'connection': 'sqlite:///%s?timeout=30&'
                                        'isolation_level=IMMEDIATE' %
                                        self.path('cinder.sqlite')},
