@@ -17,6 +17,7 @@ served here returns True; any other outcome returns False and the driver
 runs the stock download path, so a cache problem never costs a volume.
 """
 
+import contextlib
 import dataclasses
 import time
 import uuid
@@ -36,6 +37,7 @@ from cinder_vmware_cache import exceptions
 from cinder_vmware_cache import inventory as inv
 from cinder_vmware_cache import locks
 from cinder_vmware_cache import notify
+from cinder_vmware_cache import placement
 from cinder_vmware_cache import policy as pol
 from cinder_vmware_cache import request
 
@@ -54,6 +56,10 @@ REASON_UNUSABLE = 'unusable'
 REASON_OPERATOR = 'operator'
 _DELETION_EVENTS = {REASON_EXPIRED: notify.EXPIRE,
                     REASON_OVER_CAP: notify.EVICT}
+
+# How a request or warm added a copy (None: it used one that was there).
+ADDED_FILLED = 'filled'
+ADDED_SEEDED = 'seeded'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +106,7 @@ class ImageTemplateCache(object):
         self._notifier = notifier or notify.Notifier(self.backend,
                                                      cfg.CONF.host)
         self._entries = {}
+        self._served = None
         self._loop = None
         self._said = set()
 
@@ -138,7 +145,7 @@ class ImageTemplateCache(object):
             return Outcome(False, request.not_used(refusal.reason))
         started = time.monotonic()
         try:
-            entry, filled = self._serve(context, volume, image_service, meta)
+            entry, added = self._serve(context, volume, image_service, meta)
         except Exception as exc:
             LOG.warning("Image cache could not serve volume %(vol)s from "
                         "image %(img)s (%(exc)s); using the normal path.",
@@ -152,6 +159,7 @@ class ImageTemplateCache(object):
                 else 'cache error'))
         LOG.info("Volume %(vol)s cloned from the cached template of image "
                  "%(img)s.", {'vol': volume['id'], 'img': image_id})
+        filled = added == ADDED_FILLED
         self._notifier.emit(notify.MISS if filled else notify.HIT, entry,
                             context, started, volume_id=volume['id'],
                             trigger=notify.TRIGGER_REQUEST)
@@ -159,80 +167,219 @@ class ImageTemplateCache(object):
                        else request.RESULT_HIT)
 
     def _serve(self, context, volume, image_service, meta):
-        """Clone ``volume``; returns (the template, whether it was filled)."""
-        image_id = meta['id']
-        placement, folder = self._placement(volume)
-        name = locks.lock_name(self.backend, image_id)
-        wait = self.policy.wait_timeout
-        try:
-            with locks.held(name, blocking=wait, shared=True):
-                entry = self.inventory.find_ready(folder, image_id)
-                if entry is not None and entry.ready:
-                    self._clone(volume, entry, placement)
-                    return entry, False
-        except exceptions.TemplateUnusable as exc:
-            # Other clones may still read it: wait for them, then drop it so
-            # the next request rebuilds it.
-            self._delete_when_free(exc.entry, REASON_UNUSABLE,
-                                   blocking=wait)
-            raise
-        with locks.held(name, blocking=wait):
-            entry, filled = self._ready_or_fill(
-                context, folder, self._fill_spec(meta, volume), image_service,
-                meta)
-            try:
-                self._clone(volume, entry, placement)
-            except exceptions.TemplateUnusable:
-                with excutils.save_and_reraise_exception():
-                    self._destroy(entry, REASON_UNUSABLE)
-        if filled:
-            self._enforce_caps(notify.TRIGGER_REQUEST)
-        return entry, filled
+        """Clone ``volume``; returns (the copy it read, how it was added)."""
+        candidates = self._stock.candidates(volume)
+        choice = self._stock.place(volume, candidates)
+        return self._with_copy(
+            context, volume, image_service, meta, candidates, choice,
+            lambda entry, target: self._clone(volume, entry, target),
+            notify.TRIGGER_REQUEST)
 
     def warm(self, context, image_service, image_id,
-             trigger=notify.TRIGGER_COMMAND):
+             trigger=notify.TRIGGER_COMMAND, datastores=None):
         """Fill the cache with an image ahead of use, as a request would.
 
         Same checks and locks as a request; the volume type is the
-        default one. A cached image only has its last use refreshed.
+        default one. A cached copy only has its last use refreshed.
 
-        :returns: (the ready CacheEntry, whether it was filled now).
+        :param datastores: datastore names to put a copy on (seeded from a
+            copy in the datacenter where there is one); default: the one
+            the stock selection chooses.
+        :returns: [(the ready CacheEntry, ADDED_* or None)], one per
+            datastore.
         :raises ImageNotCacheable: the policy refuses the image.
+        :raises DatastoreNotEligible: a named datastore is not one the
+            backend may place the image on, or its name is ambiguous.
         """
-        started = time.monotonic()
         meta = image_service.show(context, image_id)
         refusal = self.policy.refusal(meta)
         if refusal:
             raise exceptions.ImageNotCacheable(str(refusal))
         fill = self._fill_spec(meta)
-        folder = self._placement(fill)[1]
-        with locks.held(locks.lock_name(self.backend, image_id),
-                        blocking=self.policy.wait_timeout):
-            entry, filled = self._ready_or_fill(context, folder, fill,
-                                                image_service, meta)
-            if not filled:
-                self.inventory.touch(entry.ref)
-        if filled:
+        candidates = self._stock.candidates(fill)
+        targets = [self._stock.place(fill, candidates)] if not datastores \
+            else [self._stock.place(fill, candidates, subset)
+                  for subset in self._named(candidates, datastores)]
+        done = []
+        for target in targets:
+            started = time.monotonic()
+            entry, added = self._with_copy(
+                context, fill, image_service, meta, candidates, target,
+                self._touch_unless_new, trigger, pinned=True)
+            if added == ADDED_FILLED:
+                self._notifier.emit(notify.MISS, entry, context, started,
+                                    trigger=trigger)
+            done.append((entry, added))
+        return done
+
+    @staticmethod
+    def _named(candidates, names):
+        subsets = []
+        for name, found in placement.by_name(candidates, names).items():
+            if not found:
+                raise exceptions.DatastoreNotEligible(
+                    'datastore %s is not one this backend may place the '
+                    'image on (vmware_datastore_regex, clusters, free '
+                    'space, maintenance, accessibility)' % name)
+            if len(found) > 1:
+                raise exceptions.DatastoreNotEligible(
+                    'datastore name %s is ambiguous: %d datastores of the '
+                    'backend carry it' % (name, len(found)))
+            subsets.append(found)
+        return subsets
+
+    def _touch_unless_new(self, entry, target):
+        if entry.last_used is None or entry.created_at != entry.last_used:
+            self.inventory.touch(entry.ref)
+
+    def _with_copy(self, context, spec, image_service, meta, candidates,
+                   choice, use, trigger, pinned=False):
+        """Call ``use(copy, target)`` under the image's lock.
+
+        The copy is one on the target datastore: found, seeded from
+        another datastore of the datacenter, or filled from Glance when the
+        datacenter has none. A copy that ``use`` finds unusable is dropped
+        once no other request reads it.
+
+        :param spec: the volume (or fill volume) to place.
+        :param choice: the stock Placement of ``spec``.
+        :param pinned: use ``choice`` as the target, never prefer another.
+        :returns: (the copy, ADDED_FILLED, ADDED_SEEDED or None).
+        """
+        image_id = meta['id']
+        folder = self.inventory.folder_for(choice.datacenter)
+        name = locks.lock_name(self.backend, image_id)
+        wait = self.policy.wait_timeout
+
+        def serve_from(ready, exclusive):
+            target = choice if pinned else self._target(
+                spec, candidates, choice, ready)
+            entry, added = self._local_copy(context, folder, target, ready,
+                                            exclusive, trigger)
+            use(entry, target)
+            return entry, added
+
+        try:
+            with locks.held(name, blocking=wait, shared=True):
+                ready = self._ready(self.inventory.copies(folder, image_id))
+                if ready:
+                    entry, added = serve_from(ready, exclusive=False)
+                    self._after_adding(added, trigger)
+                    return entry, added
+            with locks.held(name, blocking=wait):
+                copies = self.inventory.copies(folder, image_id)
+                ready = self._ready(copies)
+                if ready:
+                    entry, added = serve_from(ready, exclusive=True)
+                else:
+                    self._drop_unusable(copies)
+                    entry, added = self._fill(
+                        context, self._fill_spec(meta, spec), image_service,
+                        meta, dataclasses.replace(choice, folder=folder)
+                    ), ADDED_FILLED
+                    use(entry, choice)
+        except exceptions.TemplateUnusable as exc:
+            # Other clones may still read it: wait for them, then drop it so
+            # the next request rebuilds it.
+            self._delete_when_free(exc.entry, REASON_UNUSABLE, blocking=wait)
+            raise
+        self._after_adding(added, trigger)
+        return entry, added
+
+    @staticmethod
+    def _ready(copies):
+        return [c for c in copies if c.ready]
+
+    def _drop_unusable(self, copies):
+        """Under the image's exclusive lock: remove final-named VMs that are
+        not ready (a crash of the previous release between its rename and
+        MarkAsTemplate), so the new copy can take the name."""
+        for entry in copies:
+            if entry.name == inv.template_name(entry.image_id):
+                LOG.warning("Removing unusable cache VM %s.", entry.name)
+                self._destroy(entry, REASON_UNUSABLE)
+
+    def _target(self, volume, candidates, choice, ready):
+        """The placement of a volume, preferring datastores with a copy."""
+        if not self.policy.prefers_cached:
+            return choice
+        subset = placement.preferred(
+            candidates, {c.datastore for c in ready}, choice,
+            self.policy.placement_max_utilization)
+        if not subset:
+            return choice
+        try:
+            return self._stock.place(volume, candidates, subset)
+        except Exception as exc:
+            LOG.debug("No usable host on a datastore holding a copy (%s); "
+                      "keeping the stock choice.", exc)
+            return choice
+
+    def _local_copy(self, context, folder, target, ready, exclusive,
+                    trigger):
+        """The copy to clone from for ``target``: (entry, added).
+
+        One on the target datastore when there is one; otherwise one is
+        seeded there, unless image_cache_max_copies_per_image is reached,
+        when the clone reads a copy on another datastore.
+        """
+        local = [c for c in ready if c.datastore == target.datastore]
+        if local:
+            return local[0], None
+        if not self.policy.may_add_copy(ready):
+            return ready[0], None
+        return self._seed(context, folder, target, ready[0], exclusive,
+                          trigger)
+
+    def _seed(self, context, folder, target, source, exclusive, trigger):
+        """Copy ``source`` to the target datastore: (entry, added).
+
+        One seed per (backend, image, datastore) across hosts; a request
+        that waited for another's seed uses its copy.
+        """
+        ds_key = inv.datastore_key(target.datastore)
+        lock = contextlib.nullcontext() if exclusive else locks.held(
+            locks.lock_name(self.backend, source.image_id, ds_key),
+            blocking=self.policy.wait_timeout)
+        with lock:
+            if not exclusive:
+                for copy in self._ready(self.inventory.copies(
+                        folder, source.image_id)):
+                    if copy.datastore == target.datastore:
+                        return copy, None
+            started = time.monotonic()
+            name = inv.template_name(source.image_id, ds_key)
+            LOG.info("Seeding the image cache of backend %(be)s: copy of "
+                     "image %(img)s to datastore %(ds)s.",
+                     {'be': self.backend, 'img': source.image_id,
+                      'ds': target.summary.name})
+            try:
+                vm = self.inventory.seed(
+                    source, name, dataclasses.replace(target, folder=folder))
+            except Exception as exc:
+                raise exceptions.ImageCacheError(
+                    'seeding a copy of image %s on datastore %s failed: %s'
+                    % (source.image_id, target.summary.name, exc))
+        entry = self._remember(source.image_id, name, vm, source.size_bytes,
+                               target.datastore, source.folder)
+        self._notifier.emit(notify.SEED, entry, context, started,
+                            trigger=trigger, source_template=source.name,
+                            source_datastore=source.datastore)
+        return entry, ADDED_SEEDED
+
+    def _remember(self, image_id, name, vm, size, datastore, folder):
+        """The entry of a copy just published, kept for the stats."""
+        now = timeutils.utcnow()
+        entry = pol.CacheEntry(image_id=image_id, name=name, ref=vm,
+                               ready=True, size_bytes=size,
+                               datastore=datastore, created_at=now,
+                               last_used=now, folder=folder)
+        self._entries[entry.key] = entry
+        return entry
+
+    def _after_adding(self, added, trigger):
+        if added is not None:
             self._enforce_caps(trigger)
-            self._notifier.emit(notify.MISS, entry, context, started,
-                                trigger=trigger)
-        return entry, filled
-
-    def _placement(self, volume):
-        """The stock placement of ``volume``, and the cache folder there."""
-        placement = self._stock.placement(volume)
-        return placement, self.inventory.folder_for(
-            self._stock.datacenter(placement[1]))
-
-    def _ready_or_fill(self, context, folder, fill, image_service, meta):
-        """Under the image's exclusive lock: (ready entry, filled now)."""
-        entry = self.inventory.find_ready(folder, meta['id'])
-        if entry is not None and entry.ready:
-            return entry, False
-        if entry is not None:
-            LOG.warning("Removing unusable cache VM %s.", entry.name)
-            self._destroy(entry, REASON_UNUSABLE)
-        return self._fill(context, fill, image_service, meta), True
 
     def _enforce_caps(self, trigger):
         # The volume exists by now: a failure here must not fail it.
@@ -240,12 +387,12 @@ class ImageTemplateCache(object):
             self._refresh(self.inventory.list_entries())
             # Victims in use by clones are waited for (as long as a request
             # waits for a fill), so the caps hold when this request ends.
-            self._evict(self.policy.evictions(self._entries.values()),
+            self._evict(self.policy.evictions(self._counted()),
                         REASON_OVER_CAP, trigger,
                         blocking=self.policy.wait_timeout)
         except Exception:
             LOG.warning("Could not apply the image cache caps of backend "
-                        "%s after a fill; the purge task retries.",
+                        "%s after adding a copy; the purge task retries.",
                         self.backend, exc_info=True)
 
     def _fill_spec(self, meta, volume=None):
@@ -259,39 +406,39 @@ class ImageTemplateCache(object):
             'project_id': inv.project_name(self.backend),
             # Placement and adapter follow the first requester's type; the
             # disk type of each clone is converted to its own type.
-            'volume_type_id': volume['volume_type_id'] if volume else None,
+            'volume_type_id': (volume or {}).get('volume_type_id'),
             'metadata': {},
         }
 
-    def _fill(self, context, fill, image_service, meta):
-        """Import the image once, under a partial name, then publish it."""
+    def _fill(self, context, fill, image_service, meta, target):
+        """Import the image once, under a partial name, then publish it.
+
+        :param target: the Placement of the new copy, in the cache folder:
+            the datastore the request clones to, so fill and clone agree.
+        """
         image_id = meta['id']
         LOG.info("Filling the image cache of backend %(be)s with image "
-                 "%(img)s.", {'be': self.backend, 'img': image_id})
+                 "%(img)s on datastore %(ds)s.",
+                 {'be': self.backend, 'img': image_id,
+                  'ds': target.summary.name})
         try:
-            self._stock.import_image(context, fill, image_service, image_id)
+            self._stock.import_image(context, fill, image_service, image_id,
+                                     target)
             vm = self._stock.volumeops.get_backing(fill['name'], fill['id'])
-            datastore = self._stock.volumeops.get_datastore(vm)
-            if not self.inventory.disk_bytes(vm, datastore):
+            if not self.inventory.disk_bytes(vm, target.summary.datastore):
                 raise exceptions.ImageCacheError(
                     'the imported disk of image %s holds no data' % image_id)
             size = self.inventory.disk_size(vm)
-            self.inventory.publish(vm, image_id, size)
+            self.inventory.publish(vm, image_id, size, target.datastore,
+                                   inv.template_name(image_id))
         except Exception:
             with excutils.save_and_reraise_exception():
                 self._remove_backing(fill['name'], fill['id'])
-        now = timeutils.utcnow()
-        entry = pol.CacheEntry(image_id=image_id,
-                               name=inv.template_name(image_id), ref=vm,
-                               ready=True, size_bytes=size,
-                               datastore=vim_util.get_moref_value(datastore),
-                               created_at=now,
-                               last_used=now)
-        self._entries[entry.key] = entry
-        return entry
+        return self._remember(image_id, inv.template_name(image_id), vm,
+                              size, target.datastore,
+                              vim_util.get_moref_value(target.folder))
 
-    def _clone(self, volume, entry, placement):
-        host, rp, folder, summary = placement
+    def _clone(self, volume, entry, target):
         vops = self._stock.volumeops
         self.inventory.touch(entry.ref)
         disk_type = self._stock.disk_type(volume)
@@ -300,11 +447,16 @@ class ImageTemplateCache(object):
         try:
             clone = vops.clone_backing(
                 volume['name'], entry.ref, None, vops_mod.FULL_CLONE_TYPE,
-                summary.datastore, disk_type=disk_type, host=host,
-                resource_pool=rp, extra_config=extra_config, folder=folder)
+                target.summary.datastore, disk_type=disk_type,
+                host=target.host, resource_pool=target.resource_pool,
+                extra_config=extra_config, folder=target.folder)
         except Exception as exc:
             raise exceptions.TemplateUnusable(entry, exc)
         vops.update_backing_disk_uuid(clone, volume['id'])
+        # As the stock image path: the volume type's storage profile.
+        profile_id = self._stock.storage_profile_id(volume)
+        if profile_id:
+            vops.change_backing_profile(clone, profile_id)
         if volume['size'] * units.Gi > entry.size_bytes:
             self._stock.extend(clone, volume['size'], disk_type)
 
@@ -326,14 +478,27 @@ class ImageTemplateCache(object):
         return list(self._entries.values())
 
     def list_all(self):
-        """List every cache VM of the backend afresh (all datacenters)."""
+        """List every cache VM of the backend afresh (all datacenters).
+
+        Also re-reads which datastores the backend serves: backends that
+        share a name share the cache folder, and each counts only the
+        copies on its own datastores.
+        """
+        if self._stock is not None:
+            self._served = self._stock.served_datastores()
         self._refresh(self.inventory.list_entries(
             self.inventory.discover_folders()))
         return self.entries()
 
+    def _counted(self):
+        """The entries this backend counts in its stats and caps: those on
+        datastores it serves (all, when that is not known)."""
+        return [e for e in self._entries.values()
+                if self._served is None or e.datastore in self._served]
+
     def provisioned_gb(self):
         """The cache's size for the scheduler, from the last listing."""
-        return pol.gib(sum(e.size_bytes for e in self._entries.values()
+        return pol.gib(sum(e.size_bytes for e in self._counted()
                            if e.ready))
 
     def _destroy(self, entry, reason, trigger=notify.TRIGGER_REQUEST):
@@ -354,7 +519,26 @@ class ImageTemplateCache(object):
                                 'why': reason})
         self._notifier.emit(_DELETION_EVENTS.get(reason, notify.PURGE),
                             entry, reason=reason, trigger=trigger)
+        if entry.ready and entry.name == inv.template_name(entry.image_id):
+            self._promote(entry)
         return True
+
+    def _promote(self, deleted):
+        """Give the datacenter's plain name to another ready copy.
+
+        Hosts of the previous release look a copy up by the plain name
+        only; without this they would import the image again next to the
+        copies this release keeps. Under the image's exclusive lock.
+        """
+        try:
+            successor = self.inventory.promote(deleted)
+        except vexc.VimException:
+            LOG.warning("Could not rename a copy of image %s to %s; hosts "
+                        "of the previous release fill it again.",
+                        deleted.image_id, deleted.name, exc_info=True)
+            return
+        if successor is not None:
+            self._entries[successor.key] = successor
 
     def _delete_when_free(self, entry, reason, trigger=notify.TRIGGER_REQUEST,
                           blocking=False, keep_if=None):
@@ -401,17 +585,21 @@ class ImageTemplateCache(object):
         return [e for e in entries if e.image_id in gone]
 
     def purge(self, expired_only=True, image_id=None,
-              trigger=notify.TRIGGER_COMMAND):
+              trigger=notify.TRIGGER_COMMAND, keys=None):
         """Re-list the cache and delete what the policy (or caller) says.
 
-        With expired_only (the periodic task): expired templates, leftovers
-        of interrupted fills, templates of images deleted in Glance, then
-        least recently used templates until the caps hold. Otherwise every
-        entry (of ``image_id`` when given). Returns the deleted entries.
+        With expired_only (the periodic task): expired copies, leftovers
+        of interrupted fills and seeds, copies of images deleted in Glance,
+        copies beyond image_cache_max_copies_per_image, then least recently
+        used copies until the caps hold. Otherwise every entry (of
+        ``image_id``, and among ``keys``, when given). Returns the deleted
+        entries.
         """
         entries = self.list_all()
         if image_id is not None:
             entries = [e for e in entries if e.image_id == image_id]
+        if keys is not None:
+            entries = [e for e in entries if e.key in keys]
         if not expired_only:
             return self._evict(entries, REASON_OPERATOR, trigger)
         now = timeutils.utcnow()
@@ -423,7 +611,7 @@ class ImageTemplateCache(object):
                                REASON_LEFTOVER, trigger)
         deleted += self._evict(self._images_deleted(self.entries()),
                                REASON_IMAGE_DELETED, trigger)
-        deleted += self._evict(self.policy.evictions(self._entries.values()),
+        deleted += self._evict(self.policy.evictions(self._counted()),
                                REASON_OVER_CAP, trigger)
         self._check_warm_overflow()
         return deleted
@@ -455,7 +643,7 @@ class ImageTemplateCache(object):
         for image_id in missing:
             try:
                 if self.warm(context, self._images.service, image_id,
-                             trigger=notify.TRIGGER_PERIODIC)[1]:
+                             trigger=notify.TRIGGER_PERIODIC)[0][1]:
                     filled.append(image_id)
             except Exception as exc:
                 self._say_once(

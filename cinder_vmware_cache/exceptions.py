@@ -54,3 +54,7 @@ class TemplateUnusable(ImageCacheError):
         super().__init__('template %s: %s' % (entry.name, cause))
         self.entry = entry
         self.cause = cause
+
+
+class DatastoreNotEligible(ImageCacheError):
+    """A named datastore cannot hold the copy, or the name is ambiguous."""

@@ -14,22 +14,37 @@
 
 A cache entry is a VM in the backend's cache folder
 ``OpenStack/Project (<backend>_image_cache)/<vmware_volume_folder>``.
-It is *ready* (findable, clonable) only when all of these hold: it is a
-template, it is named ``image-<image id>``, and its extraConfig markers name
-this backend, the same image and state ``ready``. The markers are written
-while the VM is still a VM (vCenter refuses ReconfigVM on templates), right
-before MarkAsTemplate, so a crash at any point leaves an entry that is never
-cloned and that the purge removes.
+Each entry is one *copy* of an image on one datastore. It is *ready*
+(findable, clonable) only when all of these hold: it is a template, it has a
+final name (``image-<image id>`` or ``image-<image id>.ds-<key>``), and its
+extraConfig markers name this backend, the same image and state ``ready``.
+The markers are written while the VM is still a VM (vCenter refuses
+ReconfigVM on templates), before MarkAsTemplate and the final name, so a
+crash at any point leaves an entry that is never cloned and that the purge
+removes.
+
+Names: the first copy in a datacenter's cache folder takes the plain
+``image-<image id>``, the name the previous release looks up, so hosts not
+yet upgraded keep finding a copy; further copies add ``.ds-<key>``, eight
+hex digits of a hash of the datastore's moref, which keeps names short
+(vCenter allows 80 characters) and unique in the folder. The name only
+keeps copies apart: where a copy lives is its ``datastore`` property (and
+the moref in its datastore marker).
 
 Last use is kept in a vCenter custom field, because a template cannot be
 reconfigured but SetField works on it, and the value survives restarts of
 cinder-volume. Clones do not inherit custom fields.
 """
 
+import dataclasses
 import datetime
+import hashlib
 import re
+import uuid
 
+from cinder.volume.drivers.vmware import volumeops
 from oslo_log import log as logging
+from oslo_utils import excutils
 from oslo_utils import timeutils
 from oslo_vmware import exceptions as vexc
 from oslo_vmware.objects import datastore
@@ -43,7 +58,9 @@ MARKER_BACKEND = 'cinder.image_cache.backend'
 MARKER_IMAGE = 'cinder.image_cache.image_id'
 MARKER_STATE = 'cinder.image_cache.state'
 MARKER_SIZE = 'cinder.image_cache.size_bytes'
-MARKERS = (MARKER_BACKEND, MARKER_IMAGE, MARKER_STATE, MARKER_SIZE)
+MARKER_DATASTORE = 'cinder.image_cache.datastore'
+MARKERS = (MARKER_BACKEND, MARKER_IMAGE, MARKER_STATE, MARKER_SIZE,
+           MARKER_DATASTORE)
 STATE_READY = 'ready'
 # Written by the stock import; a template must not carry a volume id.
 VOLUME_ID_KEY = 'cinder.volume.id'
@@ -52,23 +69,36 @@ LAST_USED_FIELD = 'cinder-image-cache-last-used'
 DESCRIPTOR_TEXT_MAX = 64 * 1024
 
 _NAME_RE = re.compile(r'^image-(?P<image_id>[0-9A-Za-z-]+?)'
+                      r'(?:\.ds-(?P<ds_key>[0-9a-f]{8}))?'
                       r'(?:\.partial-(?P<token>[0-9a-f]{8}))?$')
-_PROPS = ['name', 'config.template', 'config.createDate', 'datastore',
-          'customValue'] + ['config.extraConfig["%s"]' % k for k in MARKERS]
+_PROPS = ['name', 'parent', 'config.template', 'config.createDate',
+          'datastore', 'customValue'] + ['config.extraConfig["%s"]' % k for k in MARKERS]
 
 
-def template_name(image_id):
-    return 'image-%s' % image_id
+def datastore_key(datastore):
+    """The short key of a datastore (its moref value) in copy names."""
+    return hashlib.sha256(datastore.encode()).hexdigest()[:8]
 
 
-def partial_name(image_id, token):
-    return 'image-%s.partial-%s' % (image_id, token)
+def template_name(image_id, ds_key=None):
+    """A copy's final name; without ``ds_key`` the datacenter's first."""
+    return 'image-%s' % image_id + ('.ds-%s' % ds_key if ds_key else '')
+
+
+def partial_name(image_id, token, ds_key=None):
+    return template_name(image_id, ds_key) + '.partial-%s' % token
 
 
 def parse_name(name):
     """Image id named by a cache VM's name, or None for anything else."""
     match = _NAME_RE.match(name or '')
     return match.group('image_id') if match else None
+
+
+def _final_name(name):
+    """The final name a cache VM's name belongs to (without the token)."""
+    match = _NAME_RE.match(name or '')
+    return template_name(match.group('image_id'), match.group('ds_key'))
 
 
 def project_name(backend):
@@ -87,6 +117,8 @@ class TemplateInventory(object):
                               project_name(backend), volume_folder]
         self._max_objects = max_objects
         self._folders = {}
+        # Datacenter names by cache folder moref value, for the command.
+        self.datacenter_names = {}
         self._field_key = None
 
     @property
@@ -117,7 +149,10 @@ class TemplateInventory(object):
                     self.folder_path)
                 folder = self._vops.get_entity_by_inventory_path(path)
                 if folder is not None:
-                    found[vim_util.get_moref_value(folder)] = folder
+                    value = vim_util.get_moref_value(folder)
+                    found[value] = folder
+                    self.datacenter_names[value] = vim_util.propset_dict(
+                        getattr(dc, 'propSet', None)).get('name')
         self._folders = found
         return list(found.values())
 
@@ -159,7 +194,7 @@ class TemplateInventory(object):
             option = props.get('config.extraConfig["%s"]' % key)
             markers[key] = getattr(option, 'value', None)
         ready = (bool(props.get('config.template')) and
-                 name == template_name(image_id) and
+                 name == _final_name(name) and
                  markers[MARKER_STATE] == STATE_READY and
                  markers[MARKER_BACKEND] == self.backend and
                  markers[MARKER_IMAGE] == image_id)
@@ -170,13 +205,15 @@ class TemplateInventory(object):
         datastores = getattr(props.get('datastore'),
                              'ManagedObjectReference', None) or []
         created = props.get('config.createDate')
+        parent = props.get('parent')
         return policy.CacheEntry(
             image_id=image_id, name=name, ref=obj_content.obj, ready=ready,
             size_bytes=size,
             datastore=(vim_util.get_moref_value(datastores[0])
                        if datastores else None),
             created_at=timeutils.normalize_time(created) if created else None,
-            last_used=self._last_used(props.get('customValue')))
+            last_used=self._last_used(props.get('customValue')),
+            folder=vim_util.get_moref_value(parent) if parent else None)
 
     def _last_used(self, custom_values):
         # The newest value wins: the simulator appends on SetField where
@@ -205,18 +242,13 @@ class TemplateInventory(object):
             entries.extend(self._retrieve(folder, traverse=True))
         return entries
 
-    def find_ready(self, folder, image_id):
-        """The ready template of an image in a folder, or None.
+    def copies(self, folder, image_id):
+        """Every cache VM of an image in a folder, ready or not.
 
-        A VM that carries the template's name but is not ready (a crash
-        between rename and MarkAsTemplate) is returned too, with
-        ready=False, so the caller can remove it.
+        One RetrievePropertiesEx, as for a listing of the folder.
         """
-        vm = self._session.invoke_api(
-            self._session.vim, 'FindChild',
-            self._session.vim.service_content.searchIndex,
-            entity=folder, name=template_name(image_id))
-        return None if vm is None else self.reread(vm)
+        return [e for e in self.list_entries([folder])
+                if e.image_id == image_id]
 
     def reread(self, vm):
         """Fresh state of one cache VM, or None once it is gone."""
@@ -270,17 +302,73 @@ class TemplateInventory(object):
             entity=vm, key=self.ensure_last_used_field(),
             value=when.isoformat(timespec='seconds') + 'Z')
 
-    def publish(self, vm, image_id, size_bytes):
-        """Make a finished import findable: markers, name, template flag."""
-        self._vops.update_backing_extra_config(vm, {
-            MARKER_BACKEND: self.backend,
-            MARKER_IMAGE: image_id,
-            MARKER_STATE: STATE_READY,
-            MARKER_SIZE: str(size_bytes),
-            VOLUME_ID_KEY: ''})
-        self._vops.rename_backing(vm, template_name(image_id))
+    def _markers(self, image_id, size_bytes, datastore):
+        return {MARKER_BACKEND: self.backend,
+                MARKER_IMAGE: image_id,
+                MARKER_STATE: STATE_READY,
+                MARKER_SIZE: str(size_bytes),
+                MARKER_DATASTORE: datastore,
+                VOLUME_ID_KEY: ''}
+
+    def _finish(self, vm, name):
+        # The rename comes last: it is what makes the copy findable.
         self._vops.mark_backing_as_template(vm)
+        self.rename(vm, name)
         self.touch(vm)
+
+    def publish(self, vm, image_id, size_bytes, datastore, name):
+        """Make a finished import findable: markers, template flag, name.
+
+        :param datastore: moref value of the VM's datastore.
+        """
+        self._vops.update_backing_extra_config(
+            vm, self._markers(image_id, size_bytes, datastore))
+        self._finish(vm, name)
+
+    def seed(self, source, name, target):
+        """Copy a ready copy to another datastore, and publish it.
+
+        The copy is made under a partial name, so an interrupted seed
+        leaves a leftover for the purge, never a copy that looks ready.
+
+        :param source: the ready CacheEntry to copy.
+        :param name: the final name of the new copy.
+        :param target: the placement.Placement of the new copy.
+        :returns: the new copy's VM reference.
+        """
+        ds_value = vim_util.get_moref_value(target.summary.datastore)
+        vm = self._vops.clone_backing(
+            '%s.partial-%s' % (name, uuid.uuid4().hex[:8]), source.ref,
+            None, volumeops.FULL_CLONE_TYPE, target.summary.datastore,
+            host=target.host, resource_pool=target.resource_pool,
+            extra_config=self._markers(source.image_id, source.size_bytes,
+                                       ds_value),
+            folder=target.folder)
+        try:
+            self._finish(vm, name)
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                self.delete(vm)
+        return vm
+
+    def rename(self, vm, name):
+        self._vops.rename_backing(vm, name)
+
+    def promote(self, deleted):
+        """After the plain-named copy of an image went, rename another.
+
+        :param deleted: the CacheEntry of the deleted copy.
+        :returns: the renamed copy's CacheEntry, or None when there is no
+            other ready copy in its folder.
+        """
+        if deleted.folder is None:
+            return None
+        folder = vim_util.get_moref(deleted.folder, 'Folder')
+        for copy in self.copies(folder, deleted.image_id):
+            if copy.ready:
+                self.rename(copy.ref, deleted.name)
+                return dataclasses.replace(copy, name=deleted.name)
+        return None
 
     def delete(self, vm):
         """Destroy a cache VM and its files; one already gone is fine."""

@@ -35,8 +35,14 @@ import tooz
 from cinder_vmware_cache import exceptions
 
 
-def lock_name(backend, image_id):
-    return 'image-cache-%s-%s' % (backend, image_id)
+def lock_name(backend, image_id, ds_key=None):
+    """The lock of an image, or of its copy on one datastore (seeds).
+
+    The image's name is the previous release's, so hosts of both releases
+    exclude each other during a rolling upgrade.
+    """
+    name = 'image-cache-%s-%s' % (backend, image_id)
+    return '%s-ds-%s' % (name, ds_key) if ds_key else name
 
 
 @contextlib.contextmanager

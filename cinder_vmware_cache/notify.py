@@ -22,7 +22,9 @@ Payload: ``image_id``, ``backend``, ``host``, ``template``, ``datastore``
 (the template's datastore, moref value), ``size_bytes``, ``size_gb``,
 ``duration_seconds`` (of the action; null for deletions), ``trigger``
 (``request``, ``warm``, ``periodic`` or ``command``), and ``volume_id``
-for hit and miss, ``reason`` for deletions.
+for hit and miss, ``reason`` for deletions, ``source_template`` and
+``source_datastore`` for a seed (a copy made on a datastore from a copy on
+another one; ``datastore`` is the new copy's).
 """
 
 import time
@@ -38,6 +40,7 @@ LOG = logging.getLogger(__name__)
 PUBLISHER = 'image_template_cache'
 HIT = 'hit'
 MISS = 'miss'
+SEED = 'seed'
 EVICT = 'evict'
 EXPIRE = 'expire'
 PURGE = 'purge'

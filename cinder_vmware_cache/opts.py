@@ -94,6 +94,36 @@ image_cache_opts = [
                      'image_cache_max_count. Needs Glance credentials of '
                      'cinder\'s own: the keystoneauth options of [glance] '
                      '(cinder 27 and later) or [service_user].'),
+    cfg.StrOpt('image_cache_placement',
+               default='prefer-cached',
+               choices=[('prefer-cached', 'Among the datastores the stock '
+                         'selection accepts for the volume, prefer one that '
+                         'holds a copy of the image.'),
+                        ('stock', 'Always the stock selection\'s datastore; '
+                         'a copy is made there when it has none.')],
+               help='Where a volume that asks for the image cache is '
+                    'placed. Each datastore holds its own copy of an image, '
+                    'so a volume on a datastore with a copy is cloned inside '
+                    'that datastore (offloaded to the array), and a volume '
+                    'elsewhere first gets a copy there, seeded from another '
+                    'datastore of the datacenter.'),
+    cfg.IntOpt('image_cache_placement_max_utilization',
+               default=80,
+               min=0,
+               max=100,
+               help='With image_cache_placement = prefer-cached, a datastore '
+                    'holding a copy is not preferred when more than this '
+                    'percentage of it is used while the stock choice is '
+                    'below it, so a burst of volumes does not fill the one '
+                    'datastore that holds the copy.'),
+    cfg.IntOpt('image_cache_max_copies_per_image',
+               default=0,
+               min=0,
+               help='Upper bound on the copies of one image (one per '
+                    'datastore at most). A volume on a datastore without a '
+                    'copy is cloned across datastores once the bound is '
+                    'reached; the purge drops the least recently used '
+                    'copies beyond it. 0 means one copy per datastore.'),
 ]
 
 

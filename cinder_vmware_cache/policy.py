@@ -39,6 +39,7 @@ class CacheEntry:
     datastore: str = None
     created_at: datetime.datetime = None
     last_used: datetime.datetime = None
+    folder: str = None
 
     @property
     def last_activity(self):
@@ -77,6 +78,9 @@ class CachePolicy:
     leftover_grace_seconds: int = 3600
     result_metadata: bool = True
     warm_images: tuple = ()
+    placement: str = 'prefer-cached'
+    placement_max_utilization: int = 80
+    max_copies_per_image: int = 0
 
     _FIELDS = {
         'enabled': 'enable_image_cache',
@@ -89,6 +93,9 @@ class CachePolicy:
         'leftover_grace_seconds': 'image_cache_leftover_grace_seconds',
         'result_metadata': 'image_cache_result_metadata',
         'warm_images': 'image_cache_warm_images',
+        'placement': 'image_cache_placement',
+        'placement_max_utilization': 'image_cache_placement_max_utilization',
+        'max_copies_per_image': 'image_cache_max_copies_per_image',
     }
 
     @classmethod
@@ -166,20 +173,38 @@ class CachePolicy:
                     (self.max_total_gb and
                      total_bytes > self.max_total_gb * units.Gi))
 
-    def evictions(self, entries):
-        """Least recently used ready entries to drop until both caps hold.
+    @property
+    def prefers_cached(self):
+        return self.placement == 'prefer-cached'
 
-        Warm-listed images count against the caps but are never victims.
+    def may_add_copy(self, copies):
+        """Whether an image with these ready copies may get one more."""
+        return not self.max_copies_per_image or (
+            len(copies) < self.max_copies_per_image)
+
+    def evictions(self, entries):
+        """Ready entries to drop: copies beyond the per-image bound, then
+        the least recently used until both caps hold.
+
+        Each copy counts on its own. Warm-listed images count against the
+        caps but are never victims of them.
         """
-        ready = [e for e in entries if e.ready]
-        count = len(ready)
-        total = sum(e.size_bytes for e in ready)
+        ready = sorted((e for e in entries if e.ready), key=_lru)
         victims = []
-        for entry in sorted((e for e in ready if not self.is_warm(e)),
-                            key=lambda e: (e.last_activity is not None,
-                                           e.last_activity or 0)):
+        if self.max_copies_per_image:
+            kept = {}
+            for entry in reversed(ready):
+                kept[entry.image_id] = kept.get(entry.image_id, 0) + 1
+                if kept[entry.image_id] > self.max_copies_per_image:
+                    victims.append(entry)
+        count = len(ready) - len(victims)
+        total = sum(e.size_bytes for e in ready) - sum(
+            e.size_bytes for e in victims)
+        for entry in ready:
             if not self._over_caps(count, total):
                 break
+            if self.is_warm(entry) or entry in victims:
+                continue
             victims.append(entry)
             count -= 1
             total -= entry.size_bytes
@@ -200,6 +225,11 @@ class CachePolicy:
                 '(0: no bound); other images are evicted first and the '
                 'caps are exceeded' % (len(self.warm_images), gib(total),
                                        self.max_count, self.max_total_gb))
+
+
+def _lru(entry):
+    """Sort key: least recently used first, unknown use first of all."""
+    return (entry.last_activity is not None, entry.last_activity or 0)
 
 
 def image_size(image_meta):

@@ -22,8 +22,22 @@ private methods used here have the same signatures in all four, and
 import that hits ``DuplicateName`` (26 and 27 fail it, and the cache then
 takes the normal path, as after any failed fill); ``cinder.monkey_patch``
 exists from cinder 29 on. ``_create_session`` and the constructor of
-``VMwareVolumeOps`` (``open_volumeops``) are the same in all four.
+``VMwareVolumeOps`` (``open_volumeops``) are the same in all four, and so
+are the ``DatastoreSelector`` methods ``_get_datastores``,
+``_filter_datastores`` and ``_select_best_datastore``.
 """
+
+from oslo_utils import units
+from oslo_vmware import vim_util
+
+from cinder_vmware_cache import placement
+
+
+def _vmdk_exceptions():
+    # Imported late: the command imports this module before it patches
+    # eventlet, and importing cinder imports eventlet.
+    from cinder.volume.drivers.vmware import exceptions
+    return exceptions
 
 
 class StockDriver(object):
@@ -34,26 +48,89 @@ class StockDriver(object):
 
     def __init__(self, driver):
         self._driver = driver
+        # Placements pinned per volume id for the stock import (see
+        # import_image); every other volume keeps the stock selection.
+        self._pinned = {}
+        stock_select = driver._select_ds_for_volume
+
+        def select_ds_for_volume(volume, host=None, create_params=None):
+            pinned = self._pinned.get(volume['id'])
+            if pinned is not None:
+                return pinned
+            return stock_select(volume, host, create_params)
+
+        driver._select_ds_for_volume = select_ds_for_volume
 
     @property
     def volumeops(self):
         """The driver's ``VMwareVolumeOps``: public vCenter operations."""
         return self._driver.volumeops
 
-    def placement(self, volume):
-        """Where the stock driver would create ``volume``.
+    def _hosts(self):
+        driver = self._driver
+        if not driver._clusters:
+            return None
+        hosts = driver._get_hosts(driver._clusters)
+        if not hosts:
+            raise _vmdk_exceptions().NoValidHostException()
+        return hosts
 
-        :returns: (host, resource pool, folder, datastore summary), with
-            the stock rules: size, storage profile, datastore regex, hosts.
+    def candidates(self, volume):
+        """The datastores the stock selection accepts for ``volume``.
+
+        The stock ``DatastoreSelector``'s own filtering (size, storage
+        profile, ``vmware_datastore_regex``, the clusters' hosts,
+        maintenance, accessibility) without its final choice, so the cache
+        can choose among them with the same rules.
         """
-        return self._driver._select_ds_for_volume(volume)
+        driver = self._driver
+        selector = driver.ds_sel
+        profile = driver._get_storage_profile(volume)
+        hosts = self._hosts()
+        datastores = selector._filter_datastores(
+            selector._get_datastores(), volume['size'] * units.Gi,
+            selector.get_profile_id(profile) if profile else None,
+            None, None, valid_host_refs=hosts)
+        return placement.Candidates(datastores or {}, hosts)
 
-    def datacenter(self, resource_pool):
-        return self._driver._get_dc(resource_pool)
+    def served_datastores(self):
+        """Moref values of the datastores this backend places volumes on.
+
+        The same filtering without a size or profile: the backend's
+        clusters, datastore regex, accessibility and maintenance.
+        """
+        selector = self._driver.ds_sel
+        datastores = selector._filter_datastores(
+            selector._get_datastores(), 0, None, None, None,
+            valid_host_refs=self._hosts()) or {}
+        return {vim_util.get_moref_value(ref) for ref in datastores}
+
+    def place(self, volume, candidates, datastores=None):
+        """The stock choice among ``datastores`` (default: all candidates).
+
+        :returns: a placement.Placement in ``volume``'s project folder.
+        :raises NoValidDatastoreException: none has a usable host.
+        """
+        driver = self._driver
+        best = driver.ds_sel._select_best_datastore(
+            candidates.datastores if datastores is None else datastores,
+            valid_host_refs=candidates.hosts)
+        if not best:
+            raise _vmdk_exceptions().NoValidDatastoreException()
+        host, resource_pool, summary = best
+        datacenter = driver._get_dc(resource_pool)
+        return placement.Placement(
+            host, resource_pool,
+            driver._get_volume_group_folder(datacenter, volume['project_id']),
+            summary, datacenter)
 
     def disk_type(self, volume):
         """The volume type's disk type (thin, thick, eagerZeroedThick)."""
         return self._driver._get_disk_type(volume)
+
+    def storage_profile_id(self, volume):
+        """The volume type's storage profile id, or None."""
+        return self._driver._get_storage_profile_id(volume)
 
     def extra_config(self, volume):
         """The extraConfig the stock driver gives a volume's backing."""
@@ -62,10 +139,21 @@ class StockDriver(object):
     def extend(self, backing, size_gb, disk_type):
         self._driver._extend_backing(backing, size_gb, disk_type)
 
-    def import_image(self, context, volume, image_service, image_id):
-        """Create ``volume``'s backing from the image, the stock way."""
-        self._driver.copy_image_to_volume(context, volume, image_service,
-                                          image_id)
+    def import_image(self, context, volume, image_service, image_id,
+                     target):
+        """Create ``volume``'s backing from the image, the stock way.
+
+        The stock import selects its datastore itself; it is pinned here
+        to ``target`` (a placement.Placement), so the new copy lands where
+        the request will clone it, in the same datacenter.
+        """
+        self._pinned[volume['id']] = (target.host, target.resource_pool,
+                                      target.folder, target.summary)
+        try:
+            self._driver.copy_image_to_volume(context, volume, image_service,
+                                              image_id)
+        finally:
+            del self._pinned[volume['id']]
 
 
 def open_volumeops(configuration):

@@ -14,9 +14,9 @@
 
 from cinder import exception as cinder_exception
 from cliff import lister
-from cliff import show
 from oslo_config import cfg
 
+from cinder_vmware_cache import cache
 from cinder_vmware_cache.cli import errors
 from cinder_vmware_cache.cli import records
 from cinder_vmware_cache.cli import vcenter
@@ -75,8 +75,9 @@ class _CacheCommand(object):
                               if image_id in (None, e.image_id)),
                              key=records.order)
             names = records.datastore_names(session, entries)
-            return [records.make_record(e, image_cache.policy, names)
-                    for e in entries]
+            return [records.make_record(
+                e, image_cache.policy, names,
+                image_cache.inventory.datacenter_names) for e in entries]
 
 
 class ListEntries(_CacheCommand, lister.Lister):
@@ -128,6 +129,13 @@ class Purge(_CacheCommand, lister.Lister):
                                  'used templates over the caps.')
         parser.add_argument('--image', metavar='IMAGE_ID', dest='image_id',
                             help='Only the entries of this image.')
+        parser.add_argument('--datastore', metavar='NAME',
+                            help='Only the copies on this datastore (for '
+                                 'example before its maintenance).')
+        parser.add_argument('--datacenter', metavar='NAME',
+                            help='The datacenter of --datastore, where '
+                                 'datastore names repeat across '
+                                 'datacenters.')
         return parser
 
     def run(self, parsed_args):
@@ -149,39 +157,72 @@ class Purge(_CacheCommand, lister.Lister):
         with vcenter.lock_coordinator(), self.cache_session(
                 backend, conf, images=image_access.GlanceImages()) as (
                 image_cache, session):
+            keys = self._on_datastore(parsed_args, image_cache, session)
             deleted = image_cache.purge(
                 expired_only=parsed_args.expired_only,
-                image_id=parsed_args.image_id)
+                image_id=parsed_args.image_id, keys=keys)
             failed = []
             if not parsed_args.expired_only:
                 # Everything listed was asked for: what is left failed.
                 gone = {e.key for e in deleted}
                 failed = [e for e in image_cache.entries()
                           if e.key not in gone and
-                          parsed_args.image_id in (None, e.image_id)]
+                          parsed_args.image_id in (None, e.image_id) and
+                          (keys is None or e.key in keys)]
             outcome = sorted([(e, 'deleted') for e in deleted] +
                              [(e, 'failed') for e in failed],
                              key=lambda item: records.order(item[0]))
             names = records.datastore_names(session, deleted + failed)
-            found = [dict(records.make_record(e, image_cache.policy, names),
-                          result=result) for e, result in outcome]
+            found = [dict(records.make_record(
+                e, image_cache.policy, names,
+                image_cache.inventory.datacenter_names), result=result)
+                for e, result in outcome]
         self.failed = [e.name for e in failed]
-        if not found:
+        if not found and parsed_args.datastore:
+            self.app.note('No copy on datastore %s in the image cache of '
+                          'backend %s.' % (parsed_args.datastore, backend))
+        elif not found:
             self.app.note('Nothing to purge in the image cache of backend '
                           '%s.' % backend)
         return self.rows(parsed_args, found)
 
+    @staticmethod
+    def _on_datastore(parsed_args, image_cache, session):
+        """Keys of the entries on --datastore; None without the option."""
+        if parsed_args.datastore is None:
+            if parsed_args.datacenter is not None:
+                raise errors.CommandError('--datacenter needs --datastore',
+                                          errors.EXIT_USAGE)
+            return None
+        entries = image_cache.list_all()
+        try:
+            found = records.on_datastore(
+                entries, records.datastore_names(session, entries),
+                image_cache.inventory.datacenter_names,
+                parsed_args.datastore, parsed_args.datacenter)
+        except ValueError as exc:
+            raise errors.CommandError(str(exc), errors.EXIT_USAGE)
+        return {e.key for e in found}
 
-class Warm(_CacheCommand, show.ShowOne):
+
+class Warm(_CacheCommand, lister.Lister):
     """Fill the cache with an image ahead of use."""
 
     fields = records.FIELDS + ('result',)
+    table_columns = records.LIST_COLUMNS + ('result',)
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
         parser.add_argument('image_id', metavar='IMAGE_ID',
                             help='Glance image id. A cached image only has '
                                  'its last use refreshed.')
+        parser.add_argument('--datastore', metavar='NAME', action='append',
+                            dest='datastores',
+                            help='Put a copy on this datastore (repeat for '
+                                 'several), seeded from a copy in its '
+                                 'datacenter where there is one. Default: '
+                                 'the datastore the stock selection '
+                                 'chooses.')
         return parser
 
     def take_action(self, parsed_args):
@@ -200,8 +241,12 @@ class Warm(_CacheCommand, show.ShowOne):
         with vcenter.lock_coordinator(), vcenter.set_up_driver(
                 backend, conf, self.app.options.vcenter_timeout) as drv:
             try:
-                entry, filled = drv.image_cache.warm(context, image_service,
-                                                     image_id)
+                done = drv.image_cache.warm(context, image_service, image_id,
+                                            datastores=parsed_args.datastores)
+            except exceptions.DatastoreNotEligible as exc:
+                raise errors.CommandError(
+                    'cannot warm image %s on backend %s: %s' % (
+                        image_id, backend, exc), errors.EXIT_USAGE)
             except exceptions.ImageNotCacheable as exc:
                 raise errors.CommandError(
                     'image %s cannot be cached on backend %s: %s' % (
@@ -220,11 +265,19 @@ class Warm(_CacheCommand, show.ShowOne):
                     'cinder\'s service user may not read image %s; check '
                     'its visibility and the [glance] or [service_user] '
                     'credentials' % image_id)
-            names = records.datastore_names(drv.session, [entry])
-            record = dict(
-                records.make_record(entry, drv.image_cache.policy, names),
-                result='filled' if filled else 'already cached')
-        return self.fields, records.cells(record, self.fields)
+            entries = [entry for entry, _added in done]
+            names = records.datastore_names(drv.session, entries)
+            drv.image_cache.inventory.discover_folders()
+            found = [dict(records.make_record(
+                entry, drv.image_cache.policy, names,
+                drv.image_cache.inventory.datacenter_names),
+                result=_WARM_RESULTS.get(added, 'already cached'))
+                for entry, added in done]
+        return self.rows(parsed_args, found)
+
+
+_WARM_RESULTS = {cache.ADDED_FILLED: 'filled',
+                 cache.ADDED_SEEDED: 'seeded'}
 
 
 COMMANDS = (('list', ListEntries), ('show', ShowEntries), ('purge', Purge),

@@ -25,10 +25,10 @@ LOG = logging.getLogger(__name__)
 
 # Every key of a record, in output order; a table shows LIST_COLUMNS.
 FIELDS = ('image_id', 'template', 'state', 'datastore', 'datastore_ref',
-          'size_gb', 'size_bytes', 'created_at', 'last_used', 'purge_after',
-          'ref')
-LIST_COLUMNS = ('image_id', 'template', 'datastore', 'size_gb', 'created_at',
-                'last_used', 'state')
+          'datacenter', 'size_gb', 'size_bytes', 'created_at', 'last_used',
+          'purge_after', 'ref')
+LIST_COLUMNS = ('image_id', 'template', 'datastore', 'datacenter', 'size_gb',
+                'created_at', 'last_used', 'state')
 
 
 class Unknown(columns.FormattableColumn):
@@ -74,10 +74,12 @@ def _text(value):
     return None if value is None else str(value)
 
 
-def make_record(entry, cache_policy, datastore_names=None):
+def make_record(entry, cache_policy, datastore_names=None,
+                datacenter_names=None):
     """The printable form of a CacheEntry: FIELDS and their values."""
     names = datastore_names or {}
     return {
+        'datacenter': _text((datacenter_names or {}).get(entry.folder)),
         'image_id': entry.image_id,
         'template': entry.name,
         'state': 'ready' if entry.ready else 'partial',
@@ -93,8 +95,25 @@ def make_record(entry, cache_policy, datastore_names=None):
 
 
 def order(entry):
-    """By image, the ready template first: stable output."""
+    """By image, the ready copies first: stable output."""
     return entry.image_id, not entry.ready, entry.name, str(entry.key)
+
+
+def on_datastore(entries, names, datacenters, datastore, datacenter=None):
+    """The entries on the datastore named ``datastore``.
+
+    :param names: datastore names by moref value (``datastore_names``).
+    :param datacenters: datacenter names by cache folder moref value.
+    :raises ValueError: the name is ambiguous (datastore names repeat
+        across datacenters) and ``datacenter`` does not settle it.
+    """
+    found = [e for e in entries if names.get(e.datastore) == datastore and
+             datacenter in (None, datacenters.get(e.folder))]
+    places = sorted({str(datacenters.get(e.folder)) for e in found})
+    if len(places) > 1:
+        raise ValueError('datastore %s is in datacenters %s; name one with '
+                         '--datacenter' % (datastore, ', '.join(places)))
+    return found
 
 
 def datastore_names(session, entries):

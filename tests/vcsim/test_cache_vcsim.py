@@ -17,6 +17,7 @@ import time
 from cinder import exception
 from oslo_utils import units
 
+from cinder_vmware_cache import cache
 from cinder_vmware_cache import inventory
 from cinder_vmware_cache.testing import vcenter
 from tests.vcsim import base
@@ -180,14 +181,15 @@ class UserSeesTheCacheTestCase(base.SimulatorTestCase):
 
     def test_warm_then_create_is_a_hit_without_download(self):
         image_id = self.add_image()
-        entry, filled = self.cache.warm(self.ctx, self.images, image_id)
-        self.assertTrue(filled)
+        [(entry, added)] = self.cache.warm(self.ctx, self.images, image_id)
+        self.assertEqual(cache.ADDED_FILLED, added)
         self.assertEqual(1, self.images.downloads[image_id])
         self.assertEqual([entry.ref.value],
                          [e.ref.value for e in self.entries() if e.ready])
         self.assertEqual(entry.datastore, self.entries()[0].datastore)
-        again, filled = self.cache.warm(self.ctx, self.images, image_id)
-        self.assertFalse(filled)
+        [(again, added)] = self.cache.warm(self.ctx, self.images, image_id)
+        self.assertIsNone(added)
+        self.assertEqual(entry.ref.value, again.ref.value)
         self.create(image_id, {'use_image_cache': 'true'})
         self.assertEqual('hit', self.result)
         self.assertEqual(1, self.images.downloads[image_id])

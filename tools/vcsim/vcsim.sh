@@ -17,7 +17,8 @@
 # Environment:
 #   VCSIM_PREFIX  build and state dir (default: .vcsim in the project)
 #   VCSIM_LISTEN  listen address (default 127.0.0.1:8989; keep it on loopback)
-#   VCSIM_ARGS    vcsim flags (default "-ds-type VMFS"; see "vcsim -h": -dc
+#   VCSIM_ARGS    vcsim flags (default "-ds 2 -ds-type VMFS": two datastores,
+#                 both mounted on every host; see "vcsim -h": -dc
 #                 -cluster -host -ds -vm ...; -faults FILE loads fault rules at
 #                 start-up; -upload-mbps -xds-copy-mbps -local-copy-mbps: the
 #                 data-rate model)
@@ -32,7 +33,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
 PREFIX=${VCSIM_PREFIX:-$TOP/.vcsim}
 LISTEN=${VCSIM_LISTEN:-127.0.0.1:8989}
-ARGS=${VCSIM_ARGS--ds-type VMFS}
+ARGS=${VCSIM_ARGS--ds 2 -ds-type VMFS}
 GOVMOMI_SRC=/usr/share/gocode/src/github.com/vmware/govmomi
 BUILD_DEBS=(golang-go golang-github-vmware-govmomi-dev patch)
 
