@@ -172,7 +172,7 @@ class ImageTemplateCache(object):
         choice = self._stock.place(volume, candidates)
         return self._with_copy(
             context, volume, image_service, meta, candidates, choice,
-            lambda entry, target: self._clone(volume, entry, target),
+            lambda entry, target, _added: self._clone(volume, entry, target),
             notify.TRIGGER_REQUEST)
 
     def warm(self, context, image_service, image_id,
@@ -205,7 +205,7 @@ class ImageTemplateCache(object):
             started = time.monotonic()
             entry, added = self._with_copy(
                 context, fill, image_service, meta, candidates, target,
-                self._touch_unless_new, trigger, pinned=True)
+                self._touch_if_found, trigger, pinned=True)
             if added == ADDED_FILLED:
                 self._notifier.emit(notify.MISS, entry, context, started,
                                     trigger=trigger)
@@ -228,13 +228,14 @@ class ImageTemplateCache(object):
             subsets.append(found)
         return subsets
 
-    def _touch_unless_new(self, entry, target):
-        if entry.last_used is None or entry.created_at != entry.last_used:
+    def _touch_if_found(self, entry, target, added):
+        # A copy made now carries its last use already.
+        if added is None:
             self.inventory.touch(entry.ref)
 
     def _with_copy(self, context, spec, image_service, meta, candidates,
                    choice, use, trigger, pinned=False):
-        """Call ``use(copy, target)`` under the image's lock.
+        """Call ``use(copy, target, added)`` under the image's lock.
 
         The copy is one on the target datastore: found, seeded from
         another datastore of the datacenter, or filled from Glance when the
@@ -256,7 +257,7 @@ class ImageTemplateCache(object):
                 spec, candidates, choice, ready)
             entry, added = self._local_copy(context, folder, target, ready,
                                             exclusive, trigger)
-            use(entry, target)
+            use(entry, target, added)
             return entry, added
 
         try:
@@ -277,7 +278,7 @@ class ImageTemplateCache(object):
                         context, self._fill_spec(meta, spec), image_service,
                         meta, dataclasses.replace(choice, folder=folder)
                     ), ADDED_FILLED
-                    use(entry, choice)
+                    use(entry, choice, added)
         except exceptions.TemplateUnusable as exc:
             # Other clones may still read it: wait for them, then drop it so
             # the next request rebuilds it.
@@ -291,9 +292,12 @@ class ImageTemplateCache(object):
         return [c for c in copies if c.ready]
 
     def _drop_unusable(self, copies):
-        """Under the image's exclusive lock: remove final-named VMs that are
-        not ready (a crash of the previous release between its rename and
-        MarkAsTemplate), so the new copy can take the name."""
+        """Remove a not-ready VM that holds the plain name.
+
+        A crash of the previous release between its rename and
+        MarkAsTemplate leaves one; the new copy needs the name. Under the
+        image's exclusive lock.
+        """
         for entry in copies:
             if entry.name == inv.template_name(entry.image_id):
                 LOG.warning("Removing unusable cache VM %s.", entry.name)
@@ -491,8 +495,10 @@ class ImageTemplateCache(object):
         return self.entries()
 
     def _counted(self):
-        """The entries this backend counts in its stats and caps: those on
-        datastores it serves (all, when that is not known)."""
+        """The entries this backend counts in its stats and caps.
+
+        Those on datastores it serves (all, when that is not known).
+        """
         return [e for e in self._entries.values()
                 if self._served is None or e.datastore in self._served]
 

@@ -72,7 +72,8 @@ _NAME_RE = re.compile(r'^image-(?P<image_id>[0-9A-Za-z-]+?)'
                       r'(?:\.ds-(?P<ds_key>[0-9a-f]{8}))?'
                       r'(?:\.partial-(?P<token>[0-9a-f]{8}))?$')
 _PROPS = ['name', 'parent', 'config.template', 'config.createDate',
-          'datastore', 'customValue'] + ['config.extraConfig["%s"]' % k for k in MARKERS]
+          'datastore', 'customValue'] + [
+              'config.extraConfig["%s"]' % k for k in MARKERS]
 
 
 def datastore_key(datastore):

@@ -43,8 +43,10 @@ class Candidates:
 
 @dataclasses.dataclass(frozen=True)
 class Placement:
-    """Where a backing is created: as the stock ``_select_ds_for_volume``
-    returns it, plus the datacenter (whose cache folder holds the copies).
+    """Where a backing is created.
+
+    What the stock ``_select_ds_for_volume`` returns, plus the datacenter,
+    whose cache folder holds the copies.
     """
 
     host: object

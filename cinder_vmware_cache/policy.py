@@ -183,11 +183,13 @@ class CachePolicy:
             len(copies) < self.max_copies_per_image)
 
     def evictions(self, entries):
-        """Ready entries to drop: copies beyond the per-image bound, then
-        the least recently used until both caps hold.
+        """Ready entries to drop, each copy counted on its own.
 
-        Each copy counts on its own. Warm-listed images count against the
-        caps but are never victims of them.
+        First the least recently used copies beyond the per-image bound,
+        then the least recently used until both caps hold.
+
+        Warm-listed images count against the caps but are never victims of
+        them.
         """
         ready = sorted((e for e in entries if e.ready), key=_lru)
         victims = []

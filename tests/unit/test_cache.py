@@ -20,6 +20,7 @@ from cinder.image import glance
 from cinder.volume.drivers.vmware import volumeops
 from oslo_utils import units
 from oslo_vmware import exceptions as vexc
+from oslo_vmware import vim_util
 import tooz.locking
 
 from cinder_vmware_cache import cache
@@ -28,6 +29,7 @@ from cinder_vmware_cache import image_access
 from cinder_vmware_cache import inventory
 from cinder_vmware_cache import locks
 from cinder_vmware_cache import notify
+from cinder_vmware_cache import placement
 from cinder_vmware_cache import policy
 from cinder_vmware_cache import stock
 from tests import common
@@ -37,13 +39,24 @@ META = {'id': IMAGE, 'disk_format': 'vmdk', 'size': units.Mi,
         'virtual_size': 3 * units.Gi, 'properties': {}}
 
 
-def entry(ready=True, ref='vm-1', size=3 * units.Gi, image_id=IMAGE):
+def entry(ready=True, ref='vm-1', size=3 * units.Gi, image_id=IMAGE,
+          datastore='ds-1', name=None):
     return policy.CacheEntry(image_id=image_id,
-                             name=inventory.template_name(image_id), ref=ref,
-                             ready=ready, size_bytes=size)
+                             name=name or inventory.template_name(image_id),
+                             ref=ref, ready=ready, size_bytes=size,
+                             datastore=datastore, folder='folder-1')
 
 
-class CacheTestCase(common.TestCase):
+def summary(value, name, used_percent=50):
+    found = mock.Mock(datastore=vim_util.get_moref(value, 'Datastore'),
+                      capacity=100, freeSpace=100 - used_percent,
+                      spec=['datastore', 'capacity', 'freeSpace', 'name'])
+    found.name = name
+    return found
+
+
+class CacheFixtures(common.TestCase):
+    """A cache over a mocked seam, inventory, Glance, locks and notifier."""
 
     def setUp(self):
         super().setUp()
@@ -58,8 +71,13 @@ class CacheTestCase(common.TestCase):
         self.stock = mock.create_autospec(stock.StockDriver, instance=True)
         self.stock.volumeops = mock.create_autospec(
             volumeops.VMwareVolumeOps, instance=True)
-        self.placement = ('host', 'rp', 'vol-folder', mock.Mock())
-        self.stock.placement.return_value = self.placement
+        self.placement = placement.Placement(
+            'host', 'rp', 'vol-folder', summary('ds-1', 'DS1'), 'dc')
+        self.candidates = placement.Candidates({}, None)
+        self.stock.candidates.return_value = self.candidates
+        self.stock.place.return_value = self.placement
+        self.stock.storage_profile_id.return_value = None
+        self.stock.served_datastores.return_value = {'ds-1', 'ds-2'}
         self.stock.extra_config.return_value = {
             'cinder.volume.id': 'vol-id', 'instanceUuid': 'vol-id'}
         self.inventory = mock.create_autospec(inventory.TemplateInventory,
@@ -90,11 +108,14 @@ class CacheTestCase(common.TestCase):
         return self.cache.create_volume('ctx', volume or self.volume,
                                         dict(META), self.images)
 
+
+class CacheTestCase(CacheFixtures):
+
     def test_not_requested_is_silent_and_skips_glance(self):
         self.volume['metadata'] = {}
         self.assertEqual(cache.Outcome(False), self.create())
         self.images.show.assert_not_called()
-        self.stock.placement.assert_not_called()
+        self.stock.candidates.assert_not_called()
 
     def test_refused_takes_normal_path(self):
         self.cache.policy = policy.CachePolicy(enabled=False)
@@ -102,7 +123,7 @@ class CacheTestCase(common.TestCase):
             self.assertEqual(cache.Outcome(False, 'not used: cache disabled'),
                              self.create())
         self.assertIn('disabled', logs.output[0])
-        self.stock.placement.assert_not_called()
+        self.stock.candidates.assert_not_called()
 
     def test_access_check_with_users_context_propagates(self):
         self.images.show.side_effect = RuntimeError('image not found')
@@ -111,10 +132,9 @@ class CacheTestCase(common.TestCase):
         self.stock.volumeops.clone_backing.assert_not_called()
 
     def test_hit_clones_with_volume_identity(self):
-        self.inventory.find_ready.return_value = entry()
+        self.inventory.copies.return_value = [entry()]
         self.assertEqual(cache.Outcome(True, 'hit'), self.create())
-        self.inventory.find_ready.assert_called_once_with('cache-folder',
-                                                          IMAGE)
+        self.inventory.copies.assert_called_once_with('cache-folder', IMAGE)
         self.lock.acquire.assert_called_once_with(
             blocking=self.policy.wait_timeout, shared=True)
         self.coordinator.get_lock.assert_called_once_with(
@@ -126,7 +146,7 @@ class CacheTestCase(common.TestCase):
         expected_extra.update({k: '' for k in inventory.MARKERS})
         vops.clone_backing.assert_called_once_with(
             'volume-vol-id', 'vm-1', None, 'full',
-            self.placement[3].datastore,
+            self.placement.summary.datastore,
             disk_type=self.stock.disk_type.return_value,
             host='host', resource_pool='rp', extra_config=expected_extra,
             folder='vol-folder')
@@ -137,13 +157,13 @@ class CacheTestCase(common.TestCase):
         self.stock.import_image.assert_not_called()
 
     def test_hit_no_extend_when_template_as_large(self):
-        self.inventory.find_ready.return_value = entry(size=5 * units.Gi)
+        self.inventory.copies.return_value = [entry(size=5 * units.Gi)]
         self.assertEqual(cache.Outcome(True, 'hit'), self.create())
         self.stock.extend.assert_not_called()
 
     def test_miss_fills_once_then_clones(self):
         template = entry()
-        self.inventory.find_ready.side_effect = [None, None]
+        self.inventory.copies.side_effect = [[], []]
         self.inventory.disk_size.return_value = 3 * units.Gi
         self.inventory.list_entries.return_value = [template]
         self.assertEqual(cache.Outcome(True, 'filled'), self.create())
@@ -154,8 +174,13 @@ class CacheTestCase(common.TestCase):
         self.assertEqual({}, fill['metadata'])
         self.assertNotEqual('vol-id', fill['id'])
         backing = self.stock.volumeops.get_backing.return_value
-        self.inventory.publish.assert_called_once_with(backing, IMAGE,
-                                                       3 * units.Gi)
+        self.inventory.publish.assert_called_once_with(
+            backing, IMAGE, 3 * units.Gi, 'ds-1',
+            inventory.template_name(IMAGE))
+        # The fill is pinned to the request's datastore, in the cache folder.
+        self.assertEqual(
+            dataclasses.replace(self.placement, folder='cache-folder'),
+            self.stock.import_image.call_args[0][4])
         self.stock.volumeops.clone_backing.assert_called_once()
         self.assertEqual(backing,
                          self.stock.volumeops.clone_backing.call_args[0][1])
@@ -164,7 +189,7 @@ class CacheTestCase(common.TestCase):
                                          self.lock.acquire.call_args_list])
 
     def test_caps_failure_after_fill_keeps_the_volume(self):
-        self.inventory.find_ready.return_value = None
+        self.inventory.copies.return_value = []
         self.inventory.disk_size.return_value = units.Gi
         self.inventory.list_entries.side_effect = vexc.VimException('down')
         self.assertEqual(cache.Outcome(True, 'filled'), self.create())
@@ -172,14 +197,14 @@ class CacheTestCase(common.TestCase):
 
     def test_miss_removes_unready_template_first(self):
         broken = entry(ready=False, ref='vm-9')
-        self.inventory.find_ready.side_effect = [broken, broken]
+        self.inventory.copies.side_effect = [[broken], [broken]]
         self.inventory.disk_size.return_value = units.Gi
         self.inventory.list_entries.return_value = []
         self.assertEqual(cache.Outcome(True, 'filled'), self.create())
         self.inventory.delete.assert_called_once_with('vm-9')
 
     def test_fill_failure_falls_back_and_leaves_nothing(self):
-        self.inventory.find_ready.return_value = None
+        self.inventory.copies.return_value = []
         self.inventory.publish.side_effect = vexc.VimException('boom')
         self.assertEqual(cache.Outcome(False, 'not used: cache error'),
                          self.create())
@@ -190,7 +215,7 @@ class CacheTestCase(common.TestCase):
 
     def test_empty_import_is_never_published(self):
         # A refused upload leaves a VM whose disk holds no data.
-        self.inventory.find_ready.return_value = None
+        self.inventory.copies.return_value = []
         self.inventory.disk_bytes.return_value = 0
         self.assertEqual(cache.Outcome(False, 'not used: cache error'),
                          self.create())
@@ -205,7 +230,7 @@ class CacheTestCase(common.TestCase):
         old = policy.CacheEntry('old', 'image-old', 'vm-old', True,
                                 size_bytes=units.Gi,
                                 last_used=datetime.datetime(2020, 1, 1))
-        self.inventory.find_ready.return_value = None
+        self.inventory.copies.return_value = []
         self.inventory.disk_size.return_value = units.Gi
         self.inventory.list_entries.return_value = [
             old, dataclasses.replace(entry(ref='vm-new', size=units.Gi),
@@ -218,7 +243,7 @@ class CacheTestCase(common.TestCase):
         self.assertLessEqual(last.kwargs['blocking'], 30)
 
     def test_clone_failure_drops_template_and_falls_back(self):
-        self.inventory.find_ready.return_value = entry()
+        self.inventory.copies.return_value = [entry()]
         self.stock.volumeops.clone_backing.side_effect = (
             vexc.VimFaultException(['InvalidArgument'], 'bad'))
         self.assertEqual(cache.Outcome(False, 'not used: cache error'),
@@ -231,7 +256,7 @@ class CacheTestCase(common.TestCase):
         self.lock.acquire.return_value = False
         self.assertEqual(cache.Outcome(False, 'not used: wait timeout'),
                          self.create())
-        self.inventory.find_ready.assert_not_called()
+        self.inventory.copies.assert_not_called()
 
     def test_purge_expired_rechecks_under_lock(self):
         old = entry()
@@ -304,21 +329,20 @@ class CacheTestCase(common.TestCase):
         self.assertEqual(3, self.cache.provisioned_gb())
 
     def test_hit_and_miss_are_notified_with_the_requests_context(self):
-        self.inventory.find_ready.return_value = entry()
+        self.inventory.copies.return_value = [entry()]
         self.create()
         self.notifier.emit.assert_called_once_with(
             notify.HIT, entry(), 'ctx', mock.ANY, volume_id='vol-id',
             trigger=notify.TRIGGER_REQUEST)
         self.notifier.reset_mock()
-        self.inventory.find_ready.return_value = None
+        self.inventory.copies.return_value = []
         self.inventory.disk_size.return_value = units.Gi
         self.inventory.list_entries.return_value = []
         self.create()
         action, filled = self.notifier.emit.call_args[0][:2]
         self.assertEqual(notify.MISS, action)
         self.assertEqual(IMAGE, filled.image_id)
-        self.assertEqual(self.stock.volumeops.get_datastore.return_value.value,
-                         filled.datastore)
+        self.assertEqual('ds-1', filled.datastore)
 
     def test_invalid_request_value_is_reported(self):
         self.volume['metadata'] = {'use_image_cache': 'perhaps'}
@@ -351,16 +375,18 @@ class CacheTestCase(common.TestCase):
             trigger=notify.TRIGGER_PERIODIC)
 
     def test_warm_fills_with_the_default_type(self):
-        self.inventory.find_ready.return_value = None
+        self.inventory.copies.return_value = []
         self.inventory.disk_size.return_value = 3 * units.Gi
         self.inventory.list_entries.return_value = []
-        filled, was_filled = self.cache.warm('svc-ctx', self.images, IMAGE)
-        self.assertTrue(was_filled)
+        [(filled, added)] = self.cache.warm('svc-ctx', self.images, IMAGE)
+        self.assertEqual(cache.ADDED_FILLED, added)
         self.assertEqual(IMAGE, filled.image_id)
         self.images.show.assert_called_once_with('svc-ctx', IMAGE)
-        fill = self.stock.placement.call_args[0][0]
+        placed = self.stock.candidates.call_args[0][0]
+        self.assertIsNone(placed['volume_type_id'])
+        fill = self.stock.import_image.call_args[0][1]
         self.assertIsNone(fill['volume_type_id'])
-        self.assertEqual(fill, self.stock.import_image.call_args[0][1])
+        self.assertEqual(placed['size'], fill['size'])
         self.stock.volumeops.clone_backing.assert_not_called()
         self.assertFalse(self.lock.acquire.call_args.kwargs['shared'])
         self.notifier.emit.assert_called_once_with(
@@ -368,8 +394,8 @@ class CacheTestCase(common.TestCase):
             trigger=notify.TRIGGER_COMMAND)
 
     def test_warm_of_a_cached_image_refreshes_its_last_use(self):
-        self.inventory.find_ready.return_value = entry()
-        self.assertEqual((entry(), False),
+        self.inventory.copies.return_value = [entry()]
+        self.assertEqual([(entry(), None)],
                          self.cache.warm('svc-ctx', self.images, IMAGE))
         self.inventory.touch.assert_called_once_with('vm-1')
         self.stock.import_image.assert_not_called()
@@ -380,7 +406,7 @@ class CacheTestCase(common.TestCase):
         error = self.assertRaises(exceptions.ImageNotCacheable,
                                   self.cache.warm, 'ctx', self.images, IMAGE)
         self.assertIn("'qcow2', not vmdk", str(error))
-        self.stock.placement.assert_not_called()
+        self.stock.candidates.assert_not_called()
 
     def test_keep_warm_fills_listed_images_not_cached(self):
         self.cache.policy = policy.CachePolicy(
@@ -389,7 +415,8 @@ class CacheTestCase(common.TestCase):
         self.glance.context.return_value = 'svc-ctx'
         self.glance.service = self.images
         with mock.patch.object(self.cache, 'warm', autospec=True) as warm:
-            warm.side_effect = [(entry(), True), RuntimeError('no such')]
+            warm.side_effect = [[(entry(), cache.ADDED_FILLED)],
+                                RuntimeError('no such')]
             with self.assertLogs(cache.LOG.logger, 'WARNING') as logs:
                 self.assertEqual([IMAGE], self.cache.keep_warm())
             warm.assert_has_calls([
@@ -399,7 +426,7 @@ class CacheTestCase(common.TestCase):
                           trigger=notify.TRIGGER_PERIODIC)])
             self.assertIn('Could not warm image broken', logs.output[0])
             # The same failure is not repeated as a warning.
-            warm.side_effect = [(entry(), False), RuntimeError('no such')]
+            warm.side_effect = [[(entry(), None)], RuntimeError('no such')]
             with self.assertLogs(cache.LOG.logger, 'DEBUG') as logs:
                 self.cache.keep_warm()
             self.assertNotIn('WARNING', ' '.join(logs.output))
@@ -409,7 +436,7 @@ class CacheTestCase(common.TestCase):
                                                warm_images=(IMAGE,))
         self.glance.context.return_value = None
         self.assertEqual([], self.cache.keep_warm())
-        self.stock.placement.assert_not_called()
+        self.stock.candidates.assert_not_called()
 
     @mock.patch.object(cache.loopingcall, 'FixedIntervalLoopingCall')
     def test_start_says_once_when_caps_cannot_hold_the_warm_list(self, _loop):
@@ -422,3 +449,163 @@ class CacheTestCase(common.TestCase):
         self.assertEqual(1, len(logs.output))
         self.assertIn('image_cache_warm_images lists 2 images',
                       logs.output[0])
+
+
+class CopiesTestCase(CacheFixtures):
+    """Copies per datastore: placement, seeding, names, accounting."""
+
+    def setUp(self):
+        super().setUp()
+        self.first = self.placement
+        self.second = placement.Placement(
+            'host-2', 'rp-2', 'vol-folder', summary('ds-2', 'DS2'), 'dc')
+        self.candidates = placement.Candidates(
+            {self.first.summary.datastore: {'summary': self.first.summary},
+             self.second.summary.datastore: {'summary': self.second.summary}},
+            None)
+        self.stock.candidates.return_value = self.candidates
+
+        def place(volume, candidates, datastores=None):
+            values = {r.value for r in (datastores or candidates.datastores)}
+            return self.first if 'ds-1' in values else self.second
+        self.stock.place.side_effect = place
+        self.seeded = mock.sentinel.seeded_vm
+        self.inventory.seed.return_value = self.seeded
+        self.inventory.list_entries.return_value = []
+
+    def cloned_to(self):
+        return self.stock.volumeops.clone_backing.call_args
+
+    def test_prefers_the_datastore_holding_a_copy(self):
+        self.inventory.copies.return_value = [entry(datastore='ds-2')]
+        self.assertEqual(cache.Outcome(True, 'hit'), self.create())
+        call = self.cloned_to()
+        self.assertEqual('ds-2', call[0][4].value)
+        self.assertEqual('host-2', call.kwargs['host'])
+        self.inventory.seed.assert_not_called()
+
+    def test_busy_cached_datastore_is_not_preferred(self):
+        self.cache.policy = policy.CachePolicy(
+            enabled=True, placement_max_utilization=80)
+        self.second.summary.freeSpace = 10
+        self.inventory.copies.return_value = [entry(datastore='ds-2')]
+        self.assertEqual(cache.Outcome(True, 'hit'), self.create())
+        # The stock choice (50 % used) gets a copy seeded from ds-2.
+        self.assertEqual('ds-1', self.cloned_to()[0][4].value)
+        source, name, target = self.inventory.seed.call_args[0]
+        self.assertEqual('ds-2', source.datastore)
+        self.assertEqual(inventory.template_name(
+            IMAGE, inventory.datastore_key('ds-1')), name)
+        self.assertEqual('cache-folder', target.folder)
+        self.assertEqual('ds-1', target.datastore)
+
+    def test_stock_placement_seeds_and_clones_the_new_copy(self):
+        self.cache.policy = policy.CachePolicy(enabled=True,
+                                               placement='stock')
+        self.inventory.copies.return_value = [entry(datastore='ds-2')]
+        self.assertEqual(cache.Outcome(True, 'hit'), self.create())
+        self.assertEqual(self.seeded, self.cloned_to()[0][1])
+        self.assertEqual('ds-1', self.cloned_to()[0][4].value)
+        # The seed holds the image lock shared and its datastore's lock.
+        self.assertEqual(
+            [mock.call('image-cache-vmw-%s' % IMAGE),
+             mock.call('image-cache-vmw-%s-ds-%s' % (
+                 IMAGE, inventory.datastore_key('ds-1')))],
+            self.coordinator.get_lock.call_args_list)
+        action, seeded = self.notifier.emit.call_args_list[0][0][:2]
+        self.assertEqual(notify.SEED, action)
+        self.assertEqual('ds-1', seeded.datastore)
+        self.assertEqual('image-%s' % IMAGE,
+                         self.notifier.emit.call_args_list[0].kwargs[
+                             'source_template'])
+        self.stock.import_image.assert_not_called()
+
+    def test_a_seed_by_another_request_is_used(self):
+        self.cache.policy = policy.CachePolicy(enabled=True,
+                                               placement='stock')
+        theirs = entry(ref='vm-theirs', datastore='ds-1')
+        self.inventory.copies.side_effect = [[entry(datastore='ds-2')],
+                                             [entry(datastore='ds-2'),
+                                              theirs]]
+        self.assertEqual(cache.Outcome(True, 'hit'), self.create())
+        self.inventory.seed.assert_not_called()
+        self.assertEqual('vm-theirs', self.cloned_to()[0][1])
+
+    def test_failed_seed_falls_back_and_keeps_the_source(self):
+        self.cache.policy = policy.CachePolicy(enabled=True,
+                                               placement='stock')
+        self.inventory.copies.return_value = [entry(datastore='ds-2')]
+        self.inventory.seed.side_effect = vexc.VimException('no space')
+        with self.assertLogs(cache.LOG.logger, 'WARNING') as logs:
+            self.assertEqual(cache.Outcome(False, 'not used: cache error'),
+                             self.create())
+        self.assertIn('seeding a copy of image %s on datastore DS1 failed'
+                      % IMAGE, logs.output[0])
+        self.inventory.delete.assert_not_called()
+        self.stock.volumeops.clone_backing.assert_not_called()
+
+    def test_copy_bound_clones_across_datastores(self):
+        self.cache.policy = policy.CachePolicy(
+            enabled=True, placement='stock', max_copies_per_image=1)
+        self.inventory.copies.return_value = [entry(datastore='ds-2')]
+        self.assertEqual(cache.Outcome(True, 'hit'), self.create())
+        self.inventory.seed.assert_not_called()
+        self.assertEqual('vm-1', self.cloned_to()[0][1])
+        self.assertEqual('ds-1', self.cloned_to()[0][4].value)
+
+    def test_plain_name_passes_to_another_copy_on_deletion(self):
+        plain = entry()
+        successor = entry(ref='vm-2', datastore='ds-2',
+                          name=inventory.template_name(IMAGE))
+        self.inventory.promote.return_value = successor
+        self.inventory.list_entries.return_value = [plain]
+        self.cache.purge(expired_only=False)
+        self.inventory.promote.assert_called_once_with(plain)
+        self.assertEqual([successor], self.cache.entries())
+
+    def test_keyed_copy_deletion_renames_nothing(self):
+        self.inventory.list_entries.return_value = [entry(
+            name=inventory.template_name(IMAGE, 'abcdef12'))]
+        self.cache.purge(expired_only=False)
+        self.inventory.promote.assert_not_called()
+
+    def test_stats_and_caps_count_only_served_datastores(self):
+        self.cache.policy = policy.CachePolicy(enabled=True, max_count=1)
+        served = entry(datastore='ds-1')
+        elsewhere = entry(ref='vm-2', datastore='ds-9')
+        self.inventory.list_entries.return_value = [served, elsewhere]
+        self.assertEqual([], self.cache.purge())
+        self.assertEqual(3, self.cache.provisioned_gb())
+        self.assertEqual(2, len(self.cache.entries()))
+
+    def test_warm_on_named_datastores(self):
+        self.inventory.copies.side_effect = [[], [], [entry()], [entry()]]
+        self.inventory.disk_size.return_value = units.Gi
+        done = self.cache.warm('ctx', self.images, IMAGE,
+                               datastores=['DS1', 'DS2'])
+        self.assertEqual([cache.ADDED_FILLED, cache.ADDED_SEEDED],
+                         [added for _entry, added in done])
+        self.assertEqual('ds-1',
+                         self.stock.import_image.call_args[0][4].datastore)
+        self.assertEqual('ds-2', self.inventory.seed.call_args[0][2]
+                         .datastore)
+
+    def test_warm_on_an_unknown_or_ambiguous_datastore(self):
+        error = self.assertRaises(exceptions.DatastoreNotEligible,
+                                  self.cache.warm, 'ctx', self.images,
+                                  IMAGE, datastores=['nope'])
+        self.assertIn('datastore nope is not one this backend', str(error))
+        twin = summary('ds-3', 'DS1')
+        self.candidates.datastores[twin.datastore] = {'summary': twin}
+        error = self.assertRaises(exceptions.DatastoreNotEligible,
+                                  self.cache.warm, 'ctx', self.images,
+                                  IMAGE, datastores=['DS1'])
+        self.assertIn('ambiguous', str(error))
+        self.stock.import_image.assert_not_called()
+
+    def test_clone_gets_the_volume_types_storage_profile(self):
+        self.inventory.copies.return_value = [entry()]
+        self.stock.storage_profile_id.return_value = 'gold-id'
+        self.create()
+        self.stock.volumeops.change_backing_profile.assert_called_once_with(
+            self.stock.volumeops.clone_backing.return_value, 'gold-id')

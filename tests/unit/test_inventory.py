@@ -17,8 +17,11 @@ from cinder.volume.drivers.vmware import volumeops
 import ddt
 from oslo_utils import units
 from oslo_vmware import api
+from oslo_vmware import vim_util
 
 from cinder_vmware_cache import inventory
+from cinder_vmware_cache import placement
+from cinder_vmware_cache import policy
 from tests import common
 
 IMAGE = '0b4f6a7e-5c3d-4e2f-9a1b-8c7d6e5f4a3b'
@@ -99,32 +102,123 @@ class InventoryTestCase(common.TestCase):
             **{inventory.MARKER_SIZE: 'lots'}))
         self.assertEqual(0, entry.size_bytes)
 
-    def test_publish_order_and_arguments(self):
-        # Markers while still a VM (templates refuse ReconfigVM), then the
-        # name that makes it findable, then the template flag, last use.
-        order = mock.Mock()
-        order.attach_mock(self.vops.update_backing_extra_config, 'markers')
-        order.attach_mock(self.vops.rename_backing, 'rename')
-        order.attach_mock(self.vops.mark_backing_as_template, 'template')
-        order.attach_mock(self.session.invoke_api, 'invoke_api')
-        self.inv._field_key = 5
-        self.inv.publish('vm-1', IMAGE, 42)
-        vim = self.session.vim
-        self.assertEqual([
-            mock.call.markers('vm-1', {
-                inventory.MARKER_BACKEND: 'vmw',
+    def markers(self, size='42', datastore='ds-1'):
+        return {inventory.MARKER_BACKEND: 'vmw',
                 inventory.MARKER_IMAGE: IMAGE,
                 inventory.MARKER_STATE: inventory.STATE_READY,
-                inventory.MARKER_SIZE: '42',
-                inventory.VOLUME_ID_KEY: ''}),
-            mock.call.rename('vm-1', inventory.template_name(IMAGE)),
+                inventory.MARKER_SIZE: size,
+                inventory.MARKER_DATASTORE: datastore,
+                inventory.VOLUME_ID_KEY: ''}
+
+    def calls_in_order(self):
+        order = mock.Mock()
+        order.attach_mock(self.vops.update_backing_extra_config, 'markers')
+        order.attach_mock(self.vops.clone_backing, 'clone')
+        order.attach_mock(self.vops.rename_backing, 'rename')
+        order.attach_mock(self.vops.mark_backing_as_template, 'template')
+        order.attach_mock(self.vops.delete_backing, 'delete')
+        order.attach_mock(self.session.invoke_api, 'invoke_api')
+        self.inv._field_key = 5
+        return order
+
+    def set_field(self, vm):
+        vim = self.session.vim
+        return mock.call.invoke_api(
+            vim, 'SetField', vim.service_content.customFieldsManager,
+            entity=vm, key=5, value=mock.ANY)
+
+    def test_publish_order_and_arguments(self):
+        # Markers while still a VM (templates refuse ReconfigVM), then the
+        # template flag, then the name that makes it findable, last use.
+        order = self.calls_in_order()
+        self.inv.publish('vm-1', IMAGE, 42, 'ds-1', 'image-x')
+        self.assertEqual([
+            mock.call.markers('vm-1', self.markers()),
             mock.call.template('vm-1'),
-            mock.call.invoke_api(
-                vim, 'SetField', vim.service_content.customFieldsManager,
-                entity='vm-1', key=5, value=mock.ANY),
+            mock.call.rename('vm-1', 'image-x'),
+            self.set_field('vm-1'),
         ], order.mock_calls)
         stamp = order.mock_calls[3].kwargs['value']
         self.assertRegex(stamp, r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$')
+
+    def target(self):
+        summary = mock.Mock(datastore=vim_util.get_moref('ds-2',
+                                                         'Datastore'))
+        return placement.Placement('host', 'rp', 'cache-folder', summary,
+                                   'dc')
+
+    def test_seed_clones_under_a_partial_name_then_publishes(self):
+        order = self.calls_in_order()
+        source = policy.CacheEntry(IMAGE, inventory.template_name(IMAGE),
+                                   'vm-src', True, size_bytes=7)
+        target = self.target()
+        name = inventory.template_name(IMAGE, 'abcdef12')
+        vm = self.inv.seed(source, name, target)
+        clone = self.vops.clone_backing.return_value
+        self.assertIs(clone, vm)
+        partial = order.mock_calls[0][1][0]
+        self.assertRegex(partial, r'^%s\.partial-[0-9a-f]{8}$' % name)
+        self.assertEqual(IMAGE, inventory.parse_name(partial))
+        self.assertEqual([
+            mock.call.clone(partial, 'vm-src', None, volumeops.FULL_CLONE_TYPE,
+                            target.summary.datastore, host='host',
+                            resource_pool='rp',
+                            extra_config=self.markers('7', 'ds-2'),
+                            folder='cache-folder'),
+            mock.call.template(clone),
+            mock.call.rename(clone, name),
+            self.set_field(clone),
+        ], order.mock_calls)
+
+    def test_failed_publish_of_a_seed_deletes_it(self):
+        self.vops.rename_backing.side_effect = RuntimeError('DuplicateName')
+        source = policy.CacheEntry(IMAGE, inventory.template_name(IMAGE),
+                                   'vm-src', True)
+        self.assertRaises(RuntimeError, self.inv.seed, source, 'image-x',
+                          self.target())
+        self.vops.delete_backing.assert_called_once_with(
+            self.vops.clone_backing.return_value)
+
+    def test_copy_names(self):
+        key = inventory.datastore_key('datastore-1234')
+        self.assertRegex(key, '^[0-9a-f]{8}$')
+        self.assertNotEqual(key, inventory.datastore_key('datastore-1235'))
+        # A moref may hold characters a name should not: only the key shows.
+        self.assertEqual(key, inventory.datastore_key('datastore-1234'))
+        name = inventory.template_name(IMAGE, key)
+        self.assertEqual('image-%s.ds-%s' % (IMAGE, key), name)
+        self.assertLessEqual(
+            len(inventory.partial_name(IMAGE, 'abcdef01', key)), 80)
+        self.assertEqual(IMAGE, inventory.parse_name(name))
+        entry = self.inv._to_entry(vm_content(name))
+        self.assertTrue(entry.ready)
+        self.assertFalse(self.inv._to_entry(vm_content(
+            inventory.partial_name(IMAGE, 'abcdef01', key))).ready)
+
+    def test_entry_knows_its_folder_and_datastore(self):
+        content = vm_content(inventory.template_name(IMAGE))
+        content.propSet += [
+            prop('parent', vim_util.get_moref('group-9', 'Folder')),
+            prop('datastore', mock.Mock(ManagedObjectReference=[
+                vim_util.get_moref('ds-3', 'Datastore')]))]
+        entry = self.inv._to_entry(content)
+        self.assertEqual(('group-9', 'ds-3'), (entry.folder, entry.datastore))
+
+    def test_promote_renames_another_ready_copy(self):
+        keyed = inventory.template_name(IMAGE, 'abcdef12')
+        gone = policy.CacheEntry(IMAGE, inventory.template_name(IMAGE),
+                                 'vm-1', True, folder='group-9')
+        with mock.patch.object(self.inv, 'copies', autospec=True) as copies:
+            copies.return_value = [
+                policy.CacheEntry(IMAGE, keyed + '.partial-00000000',
+                                  'vm-2', False),
+                policy.CacheEntry(IMAGE, keyed, 'vm-3', True)]
+            promoted = self.inv.promote(gone)
+        self.assertEqual(('vm-3', inventory.template_name(IMAGE)),
+                         (promoted.ref, promoted.name))
+        self.vops.rename_backing.assert_called_once_with(
+            'vm-3', inventory.template_name(IMAGE))
+        self.assertEqual('group-9', copies.call_args[0][0].value)
 
     def search_result(self, *files):
         """Make SearchDatastore_Task find ``files`` (name, size)."""

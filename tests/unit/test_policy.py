@@ -29,11 +29,12 @@ from tests import common
 NOW = datetime.datetime(2026, 11, 21, 12, 0, 0)
 
 
-def entry(image_id, ready=True, size_gb=1, idle=0, created_ago=None):
+def entry(image_id, ready=True, size_gb=1, idle=0, created_ago=None,
+          ref=None):
     created = NOW - datetime.timedelta(
         seconds=idle if created_ago is None else created_ago)
     return policy.CacheEntry(
-        image_id=image_id, name='image-%s' % image_id, ref=image_id,
+        image_id=image_id, name='image-%s' % image_id, ref=ref or image_id,
         ready=ready, size_bytes=size_gb * units.Gi, created_at=created,
         last_used=NOW - datetime.timedelta(seconds=idle) if ready else None)
 
@@ -77,13 +78,19 @@ class FromConfigurationTestCase(common.TestCase):
                              image_cache_wait_timeout=7,
                              image_cache_leftover_grace_seconds=0,
                              image_cache_result_metadata='false',
-                             image_cache_warm_images=' img-a, ,img-b')
+                             image_cache_warm_images=' img-a, ,img-b',
+                             image_cache_placement='stock',
+                             image_cache_placement_max_utilization=90,
+                             image_cache_max_copies_per_image=2)
         self.assertEqual(
             policy.CachePolicy(enabled=True, max_image_gb=5, age_seconds=10,
                                purge_interval=2, max_total_gb=50, max_count=3,
                                wait_timeout=7, leftover_grace_seconds=0,
                                result_metadata=False,
-                               warm_images=('img-a', 'img-b')),
+                               warm_images=('img-a', 'img-b'),
+                               placement='stock',
+                               placement_max_utilization=90,
+                               max_copies_per_image=2),
             policy.CachePolicy.from_configuration(conf))
 
     def test_empty_value_is_the_default(self):
@@ -96,6 +103,8 @@ class FromConfigurationTestCase(common.TestCase):
               ('image_cache_max_size_gb', -1),
               ('image_cache_max_size_gb', 1.5),
               ('image_cache_max_count', 'many'),
+              ('image_cache_placement', 'nearest'),
+              ('image_cache_placement_max_utilization', 101),
               ('enable_image_cache', 'perhaps'))
     @ddt.unpack
     def test_invalid_values_name_the_option(self, name, value):
@@ -192,6 +201,19 @@ class LifecycleTestCase(common.TestCase):
     def test_warm_images_never_expire(self):
         pol = policy.CachePolicy(age_seconds=100, warm_images=('idle',))
         self.assertEqual([], pol.expired([entry('idle', idle=500)], NOW))
+
+    def test_copies_count_each_and_the_bound_drops_the_oldest(self):
+        pol = policy.CachePolicy(max_copies_per_image=2, max_count=3)
+        copies = [entry('a', idle=idle, ref='a%d' % idle)
+                  for idle in (5, 50, 20)]
+        other = [entry('b', idle=1, ref='b1'), entry('b', idle=2, ref='b2')]
+        # a50 is the least recently used copy of a beyond the bound; four
+        # copies are left for a cap of three: the least recently used, a20.
+        self.assertEqual(['a50', 'a20'],
+                         [e.ref for e in pol.evictions(copies + other)])
+        self.assertTrue(pol.may_add_copy(copies[:1]))
+        self.assertFalse(pol.may_add_copy(copies[:2]))
+        self.assertTrue(policy.CachePolicy().may_add_copy(copies))
 
     def test_warm_images_count_but_are_never_evicted(self):
         pol = policy.CachePolicy(max_count=2, warm_images=('a', 'b'))

@@ -21,11 +21,16 @@ import sys
 from unittest import mock
 
 from cinder.volume import configuration
+from cinder.volume.drivers.vmware import datastore
+from cinder.volume.drivers.vmware import exceptions as vmdk_exceptions
 from cinder.volume.drivers.vmware import vmdk
 from cinder.volume.drivers.vmware import volumeops
 import fixtures
 from oslo_config import fixture as config_fixture
+from oslo_utils import units
+from oslo_vmware import vim_util
 
+from cinder_vmware_cache import placement
 from cinder_vmware_cache import stock
 from tests import common
 
@@ -38,18 +43,66 @@ class StockDriverTestCase(common.TestCase):
                                            instance=True)
         self.driver.volumeops = mock.create_autospec(
             volumeops.VMwareVolumeOps, instance=True)
+        # Set by the stock driver's do_setup.
+        self.driver.ds_sel = mock.create_autospec(
+            datastore.DatastoreSelector, instance=True)
+        self.driver._clusters = None
+        self.stock_select = self.driver._select_ds_for_volume
         self.stock = stock.StockDriver(self.driver)
 
-    def test_placement(self):
-        result = self.stock.placement(mock.sentinel.volume)
-        self.driver._select_ds_for_volume.assert_called_once_with(
-            mock.sentinel.volume)
-        self.assertIs(self.driver._select_ds_for_volume.return_value, result)
+    def test_candidates_are_the_stock_filtering(self):
+        self.driver._clusters = ['cluster']
+        self.driver._get_hosts.return_value = ['host-1']
+        self.driver._get_storage_profile.return_value = 'gold'
+        selector = self.driver.ds_sel
+        found = self.stock.candidates({'size': 2})
+        self.assertEqual(selector._filter_datastores.return_value,
+                         found.datastores)
+        self.assertEqual(['host-1'], found.hosts)
+        selector._filter_datastores.assert_called_once_with(
+            selector._get_datastores.return_value, 2 * units.Gi,
+            selector.get_profile_id.return_value, None, None,
+            valid_host_refs=['host-1'])
+        selector.get_profile_id.assert_called_once_with('gold')
 
-    def test_datacenter(self):
-        self.assertIs(self.driver._get_dc.return_value,
-                      self.stock.datacenter(mock.sentinel.rp))
-        self.driver._get_dc.assert_called_once_with(mock.sentinel.rp)
+    def test_candidates_without_hosts_in_the_clusters(self):
+        self.driver._clusters = ['cluster']
+        self.driver._get_hosts.return_value = []
+        self.assertRaises(vmdk_exceptions.NoValidHostException,
+                          self.stock.candidates, {'size': 1})
+
+    def test_served_datastores(self):
+        ref = vim_util.get_moref('ds-7', 'Datastore')
+        self.driver.ds_sel._filter_datastores.return_value = {ref: {}}
+        self.assertEqual({'ds-7'}, self.stock.served_datastores())
+        self.driver.ds_sel._filter_datastores.assert_called_once_with(
+            self.driver.ds_sel._get_datastores.return_value, 0, None, None,
+            None, valid_host_refs=None)
+
+    def test_place_ranks_with_the_stock_selector(self):
+        summary = mock.Mock()
+        self.driver.ds_sel._select_best_datastore.return_value = (
+            'host', 'rp', summary)
+        candidates = placement.Candidates({'a': 1, 'b': 2}, ['host'])
+        found = self.stock.place({'project_id': 'p'}, candidates, {'b': 2})
+        self.driver.ds_sel._select_best_datastore.assert_called_once_with(
+            {'b': 2}, valid_host_refs=['host'])
+        self.driver._get_dc.assert_called_once_with('rp')
+        dc = self.driver._get_dc.return_value
+        self.driver._get_volume_group_folder.assert_called_once_with(dc, 'p')
+        self.assertEqual(placement.Placement(
+            'host', 'rp', self.driver._get_volume_group_folder.return_value,
+            summary, dc), found)
+
+    def test_place_without_a_usable_host(self):
+        self.driver.ds_sel._select_best_datastore.return_value = None
+        self.assertRaises(vmdk_exceptions.NoValidDatastoreException,
+                          self.stock.place, {'project_id': 'p'},
+                          placement.Candidates({}, None))
+
+    def test_storage_profile_id(self):
+        self.assertIs(self.driver._get_storage_profile_id.return_value,
+                      self.stock.storage_profile_id(mock.sentinel.volume))
 
     def test_disk_type_and_extra_config(self):
         self.assertIs(self.driver._get_disk_type.return_value,
@@ -66,12 +119,31 @@ class StockDriverTestCase(common.TestCase):
         self.driver._extend_backing.assert_called_once_with(
             mock.sentinel.backing, 5, 'thin')
 
-    def test_import_image(self):
-        self.stock.import_image(mock.sentinel.ctx, mock.sentinel.volume,
-                                mock.sentinel.images, 'image-1')
-        self.driver.copy_image_to_volume.assert_called_once_with(
-            mock.sentinel.ctx, mock.sentinel.volume, mock.sentinel.images,
-            'image-1')
+    def test_import_image_is_pinned_to_the_target(self):
+        target = placement.Placement('host', 'rp', 'cache-folder',
+                                     mock.sentinel.summary, 'dc')
+        seen = []
+
+        def copy_image_to_volume(ctx, volume, images, image_id):
+            # The stock import selects the datastore itself.
+            seen.append(self.driver._select_ds_for_volume(volume))
+            seen.append(self.driver._select_ds_for_volume({'id': 'other'}))
+
+        self.driver.copy_image_to_volume.side_effect = copy_image_to_volume
+        self.stock.import_image(mock.sentinel.ctx, {'id': 'fill'},
+                                mock.sentinel.images, 'image-1', target)
+        self.assertEqual(('host', 'rp', 'cache-folder',
+                          mock.sentinel.summary), seen[0])
+        self.assertIs(self.stock_select.return_value, seen[1])
+        self.stock_select.assert_called_once_with({'id': 'other'}, None,
+                                                  None)
+        # Unpinned afterwards, also when the import fails.
+        self.driver.copy_image_to_volume.side_effect = RuntimeError('x')
+        self.assertRaises(RuntimeError, self.stock.import_image,
+                          mock.sentinel.ctx, {'id': 'fill'},
+                          mock.sentinel.images, 'image-1', target)
+        self.driver._select_ds_for_volume({'id': 'fill'})
+        self.assertEqual(2, self.stock_select.call_count)
 
     def test_volumeops(self):
         self.assertIs(self.driver.volumeops, self.stock.volumeops)

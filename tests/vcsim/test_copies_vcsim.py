@@ -157,8 +157,8 @@ class CopiesTestCase(base.SimulatorTestCase):
 
     def test_plain_name_passes_to_another_copy(self):
         image_id = self.add_image()
-        first, second = [e for e, _a in self.warm_on(image_id, SECOND,
-                                                      FIRST)]
+        done = self.warm_on(image_id, SECOND, FIRST)
+        first, second = [entry for entry, _added in done]
         self.assertTrue(self.cache._delete_when_free(
             first, cache.REASON_OPERATOR))
         self.assertEqual({FIRST: [inventory.template_name(image_id)]},

@@ -51,15 +51,16 @@ USED = datetime.datetime(2024, 5, 2, 11, 30, 0)
 READY = policy.CacheEntry(
     image_id=IMAGE_A, name='image-%s' % IMAGE_A, ref='vm-101', ready=True,
     size_bytes=2 * units.Gi + 1, datastore='datastore-11',
-    created_at=CREATED, last_used=USED)
+    created_at=CREATED, last_used=USED, folder='group-1')
 PARTIAL = policy.CacheEntry(
     image_id=IMAGE_B, name='image-%s.partial-0a1b2c3d' % IMAGE_B,
     ref='vm-102', ready=False, size_bytes=0, datastore='datastore-11',
-    created_at=CREATED, last_used=None)
+    created_at=CREATED, last_used=None, folder='group-1')
 OTHER_READY = policy.CacheEntry(
     image_id=IMAGE_B, name='image-%s' % IMAGE_B, ref='vm-103', ready=True,
     size_bytes=units.Gi, datastore='datastore-12', created_at=CREATED,
-    last_used=USED)
+    last_used=USED, folder='group-2')
+DATACENTERS = {'group-1': 'DC0', 'group-2': 'DC1'}
 CACHE_POLICY = policy.CachePolicy(enabled=True, age_seconds=3600,
                                   leftover_grace_seconds=600)
 
@@ -69,6 +70,7 @@ READY_RECORD = {
     'state': 'ready',
     'datastore': 'ds-gold',
     'datastore_ref': 'datastore-11',
+    'datacenter': 'DC0',
     'size_gb': 3,
     'size_bytes': 2 * units.Gi + 1,
     'created_at': '2024-05-01T10:00:00Z',
@@ -82,6 +84,7 @@ PARTIAL_RECORD = {
     'state': 'partial',
     'datastore': 'ds-gold',
     'datastore_ref': 'datastore-11',
+    'datacenter': 'DC0',
     'size_gb': None,
     'size_bytes': 0,
     'created_at': '2024-05-01T10:00:00Z',
@@ -160,6 +163,9 @@ class MainTestBase(common.TestCase):
         self.cache_class = self.autospec(cache, 'ImageTemplateCache')
         self.cache = self.cache_class.return_value
         self.cache.policy = CACHE_POLICY
+        # Set in the constructor, so not in the autospec.
+        self.cache.inventory = self.inventory_class.return_value
+        self.cache.inventory.datacenter_names = DATACENTERS
         self.cache.list_all.return_value = [READY, PARTIAL]
         self.cache.purge.return_value = []
         self.cache.entries.return_value = []

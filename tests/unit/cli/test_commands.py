@@ -13,6 +13,7 @@
 """The commands list, show, purge and warm, through main()."""
 
 import csv
+import dataclasses
 import datetime
 import io
 from unittest import mock
@@ -25,6 +26,7 @@ from oslo_config import cfg
 from oslo_vmware import exceptions as vexc
 import yaml
 
+from cinder_vmware_cache import cache
 from cinder_vmware_cache.cli import records
 from cinder_vmware_cache.cmd import image_cache
 from cinder_vmware_cache import driver
@@ -62,9 +64,9 @@ class OutputTestCase(base.MainTestBase):
         self.assertEqual(0, self.main('list'))
         self.assertEqual([
             list(records.LIST_COLUMNS),
-            [base.IMAGE_A, 'image-%s' % base.IMAGE_A, 'ds-gold', '3',
-             '2024-05-01T10:00:00Z', '2024-05-02T11:30:00Z', 'ready'],
-            [base.IMAGE_B, base.PARTIAL.name, 'ds-gold', '-',
+            [base.IMAGE_A, 'image-%s' % base.IMAGE_A, 'ds-gold', 'DC0',
+             '3', '2024-05-01T10:00:00Z', '2024-05-02T11:30:00Z', 'ready'],
+            [base.IMAGE_B, base.PARTIAL.name, 'ds-gold', 'DC0', '-',
              '2024-05-01T10:00:00Z', '-', 'partial'],
         ], base.table(self.stdout.getvalue()))
         self.assertEqual('', self.stderr.getvalue())
@@ -186,7 +188,7 @@ class PurgeTestCase(base.MainTestBase):
     def test_arguments(self, args, expired_only, image_id):
         self.assertEqual(0, self.main('purge', *args))
         self.cache.purge.assert_called_once_with(
-            expired_only=expired_only, image_id=image_id)
+            expired_only=expired_only, image_id=image_id, keys=None)
 
     def test_asks_glance_and_notifies_as_cinder(self):
         self.assertEqual(0, self.main('purge'))
@@ -265,6 +267,37 @@ class PurgeTestCase(base.MainTestBase):
         self.cache.entries.return_value = [base.PARTIAL, base.OTHER_READY]
         self.assertEqual(0, self.main('purge', '--image', base.IMAGE_A))
 
+    def test_datastore_picks_its_copies(self):
+        self.cache.list_all.return_value = [base.READY, base.PARTIAL,
+                                            base.OTHER_READY]
+        self.cache.purge.return_value = [base.OTHER_READY]
+        self.cache.entries.return_value = [base.READY, base.PARTIAL]
+        self.assertEqual(0, self.main('purge', '--datastore', 'ds-silver',
+                                      '-f', 'value', '-c', 'ref',
+                                      '-c', 'result'))
+        self.assertEqual('vm-103 deleted\n', self.stdout.getvalue())
+        self.cache.purge.assert_called_once_with(
+            expired_only=False, image_id=None, keys={'vm-103'})
+
+    def test_datastore_name_in_two_datacenters(self):
+        twin = dataclasses.replace(base.OTHER_READY, ref='vm-104',
+                                   folder='group-1')
+        self.cache.list_all.return_value = [base.OTHER_READY, twin]
+        self.assertEqual(2, self.main('purge', '--datastore', 'ds-silver'))
+        self.assertEqual('ERROR: datastore ds-silver is in datacenters DC0, '
+                         'DC1; name one with --datacenter\n',
+                         self.stderr.getvalue())
+        self.cache.purge.assert_not_called()
+        self.assertEqual(0, self.main('purge', '--datastore', 'ds-silver',
+                                      '--datacenter', 'DC1'))
+        self.cache.purge.assert_called_once_with(
+            expired_only=False, image_id=None, keys={'vm-103'})
+
+    def test_datacenter_needs_a_datastore(self):
+        self.assertEqual(2, self.main('purge', '--datacenter', 'DC1'))
+        self.assertEqual('ERROR: --datacenter needs --datastore\n',
+                         self.stderr.getvalue())
+
     def test_expired_only_keeps_the_rest_without_failing(self):
         self.cache.entries.return_value = [base.READY, base.PARTIAL]
         self.assertEqual(0, self.main('purge', '--expired-only'))
@@ -282,31 +315,57 @@ class WarmTestCase(base.MainTestBase):
         self.drv = self.driver_class.return_value
         self.drv.session = self.session
         self.drv.image_cache = self.cache
-        self.cache.warm.return_value = (base.READY, True)
+        self.cache.warm.return_value = [(base.READY, cache.ADDED_FILLED)]
         self.service_context = self.autospec(
             image_access, 'service_context')
         self.image_service = self.autospec(
             glance, 'get_default_image_service').return_value
 
-    @ddt.data((True, 'filled'), (False, 'already cached'))
+    @ddt.data((cache.ADDED_FILLED, 'filled'), (None, 'already cached'),
+              (cache.ADDED_SEEDED, 'seeded'))
     @ddt.unpack
-    def test_json(self, filled, result):
-        self.cache.warm.return_value = (base.READY, filled)
+    def test_json(self, added, result):
+        self.cache.warm.return_value = [(base.READY, added)]
         self.assertEqual(0, self.main('warm', base.IMAGE_A, '-f', 'json'))
-        self.assertEqual(dict(base.READY_RECORD, result=result),
+        self.assertEqual([dict(base.READY_RECORD, result=result)],
                          self.json_out())
         self.cache.warm.assert_called_once_with(
             self.service_context.return_value, self.image_service,
-            base.IMAGE_A)
+            base.IMAGE_A, datastores=None)
         self.service_context.assert_called_once_with()
         self.notify_setup.assert_called_once_with(CONF)
 
     def test_table(self):
         self.assertEqual(0, self.main('warm', base.IMAGE_A))
-        rows = dict(base.table(self.stdout.getvalue())[1:])
+        [header, row] = base.table(self.stdout.getvalue())
+        self.assertEqual(list(records.LIST_COLUMNS) + ['result'], header)
+        rows = dict(zip(header, row))
         self.assertEqual('filled', rows['result'])
         self.assertEqual('image-%s' % base.IMAGE_A, rows['template'])
         self.assertEqual('ds-gold', rows['datastore'])
+        self.assertEqual('DC0', rows['datacenter'])
+
+    def test_on_named_datastores(self):
+        self.cache.warm.return_value = [
+            (base.READY, cache.ADDED_FILLED),
+            (base.OTHER_READY, cache.ADDED_SEEDED)]
+        self.assertEqual(0, self.main(
+            'warm', base.IMAGE_A, '--datastore', 'ds-gold', '--datastore',
+            'ds-silver', '-f', 'value', '-c', 'datastore', '-c', 'result'))
+        self.assertEqual('ds-gold filled\nds-silver seeded\n',
+                         self.stdout.getvalue())
+        self.assertEqual(['ds-gold', 'ds-silver'],
+                         self.cache.warm.call_args.kwargs['datastores'])
+
+    def test_datastore_the_backend_cannot_use(self):
+        self.cache.warm.side_effect = exceptions.DatastoreNotEligible(
+            'datastore nope is not one this backend may place the image on')
+        self.assertEqual(2, self.main('warm', base.IMAGE_A, '--datastore',
+                                      'nope'))
+        self.assertEqual(
+            'ERROR: cannot warm image %s on backend be1: datastore nope is '
+            'not one this backend may place the image on\n' % base.IMAGE_A,
+            self.stderr.getvalue())
 
     def test_column(self):
         self.assertEqual(0, self.main('warm', base.IMAGE_A, '-f', 'value',
@@ -314,10 +373,10 @@ class WarmTestCase(base.MainTestBase):
         self.assertEqual('filled\n', self.stdout.getvalue())
 
     def test_sets_the_driver_up_without_its_periodic_task(self):
-        def warm(*args):
+        def warm(*args, **kwargs):
             # Under the locks of cinder-volume.
             self.coordinator.start.assert_called_once_with()
-            return base.READY, True
+            return [(base.READY, cache.ADDED_FILLED)]
         self.cache.warm.side_effect = warm
         self.assertEqual(0, self.main('warm', base.IMAGE_A))
         self.driver_class.assert_called_once_with(configuration=mock.ANY)
