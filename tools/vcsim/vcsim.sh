@@ -16,6 +16,9 @@
 #
 # Environment:
 #   VCSIM_PREFIX  build and state dir (default: .vcsim in the project)
+#   VCSIM_STATE   state dir of one simulator (pid, log, datastores; default:
+#                 the prefix): a second simulator of the same build needs its
+#                 own, and its own VCSIM_LISTEN
 #   VCSIM_LISTEN  listen address (default 127.0.0.1:8989; keep it on loopback)
 #   VCSIM_ARGS    vcsim flags (default "-ds 2 -ds-type VMFS": two datastores,
 #                 both mounted on every host; see "vcsim -h": -dc
@@ -32,6 +35,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
 PREFIX=${VCSIM_PREFIX:-$TOP/.vcsim}
+STATE=${VCSIM_STATE:-$PREFIX}
 LISTEN=${VCSIM_LISTEN:-127.0.0.1:8989}
 ARGS=${VCSIM_ARGS--ds 2 -ds-type VMFS}
 GOVMOMI_SRC=/usr/share/gocode/src/github.com/vmware/govmomi
@@ -115,7 +119,7 @@ cmd_wsdl() {
 }
 
 is_running() {
-    [ -f "$PREFIX/vcsim.pid" ] && kill -0 "$(cat "$PREFIX/vcsim.pid")" 2>/dev/null
+    [ -f "$STATE/vcsim.pid" ] && kill -0 "$(cat "$STATE/vcsim.pid")" 2>/dev/null
 }
 
 port_open() { (exec 3<>"/dev/tcp/${LISTEN%:*}/${LISTEN##*:}") 2>/dev/null; }
@@ -123,7 +127,7 @@ port_open() { (exec 3<>"/dev/tcp/${LISTEN%:*}/${LISTEN##*:}") 2>/dev/null; }
 cmd_start() {
     cmd_install
     if is_running; then
-        log "already running (pid $(cat "$PREFIX/vcsim.pid"))"
+        log "already running (pid $(cat "$STATE/vcsim.pid"))"
         return 0
     fi
     if port_open; then
@@ -131,40 +135,40 @@ cmd_start() {
         exit 1
     fi
     # The simulator keeps each datastore in a temporary folder; keep them in
-    # the prefix so that nothing is left elsewhere, even after a kill -9.
-    rm -rf "$PREFIX/tmp"
-    mkdir -p "$PREFIX/tmp"
+    # the state folder so that nothing is left elsewhere, even after a kill -9.
+    rm -rf "$STATE/tmp"
+    mkdir -p "$STATE/tmp"
     # shellcheck disable=SC2086
-    TMPDIR=$PREFIX/tmp nohup "$PREFIX/bin/vcsim" -l "$LISTEN" $ARGS \
-        >"$PREFIX/vcsim.log" 2>&1 </dev/null &
-    echo $! >"$PREFIX/vcsim.pid"
+    TMPDIR=$STATE/tmp nohup "$PREFIX/bin/vcsim" -l "$LISTEN" $ARGS \
+        >"$STATE/vcsim.log" 2>&1 </dev/null &
+    echo $! >"$STATE/vcsim.pid"
     for _ in $(seq 1 100); do
         if port_open; then
-            log "listening on https://$LISTEN/sdk (pid $(cat "$PREFIX/vcsim.pid"), log $PREFIX/vcsim.log)"
+            log "listening on https://$LISTEN/sdk (pid $(cat "$STATE/vcsim.pid"), log $STATE/vcsim.log)"
             return 0
         fi
         is_running || break
         sleep 0.1
     done
     log "error: the simulator did not start:"
-    cat "$PREFIX/vcsim.log" >&2
+    cat "$STATE/vcsim.log" >&2
     exit 1
 }
 
 cmd_stop() {
     if is_running; then
-        local pid; pid=$(cat "$PREFIX/vcsim.pid")
+        local pid; pid=$(cat "$STATE/vcsim.pid")
         kill "$pid"
         for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$pid" 2>/dev/null || true
         log "stopped pid $pid"
     fi
-    rm -rf "$PREFIX/vcsim.pid" "$PREFIX/tmp"
+    rm -rf "$STATE/vcsim.pid" "$STATE/tmp"
 }
 
 cmd_status() {
     if is_running; then
-        echo "running pid $(cat "$PREFIX/vcsim.pid") on $LISTEN"
+        echo "running pid $(cat "$STATE/vcsim.pid") on $LISTEN"
     else
         echo "stopped"
         return 1

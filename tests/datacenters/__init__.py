@@ -1,0 +1,3 @@
+from tests import common
+
+common.prepare_process()
