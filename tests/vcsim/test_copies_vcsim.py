@@ -27,6 +27,7 @@ from cinder_vmware_cache import cache
 from cinder_vmware_cache import inventory
 from cinder_vmware_cache import notify
 from cinder_vmware_cache.testing import vcenter
+from cinder_vmware_cache import upkeep
 from tests.vcsim import base
 
 FIRST = 'LocalDS_0'
@@ -160,7 +161,7 @@ class CopiesTestCase(base.SimulatorTestCase):
         done = self.warm_on(image_id, SECOND, FIRST)
         first, second = [entry for entry, _added in done]
         self.assertTrue(self.cache._delete_when_free(
-            first, cache.REASON_OPERATOR))
+            first, upkeep.REASON_OPERATOR))
         self.assertEqual({FIRST: [inventory.template_name(image_id)]},
                          self.copies(image_id))
         # And the renamed copy serves the previous release's lookup.

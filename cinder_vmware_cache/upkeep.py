@@ -1,0 +1,295 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The cache's upkeep: what it counts, what it deletes and when.
+
+The half of ``cache.ImageTemplateCache`` that works without a request: the
+backend's view of its copies for the stats, deletions under the image lock
+(with their notifications), the purge of expired copies, leftovers,
+copies of images deleted in Glance and copies over the caps, and the
+periodic task that runs it. The operator command uses it without a stock
+driver.
+"""
+
+import time
+
+from oslo_config import cfg
+from oslo_log import log as logging
+from oslo_service import loopingcall
+from oslo_utils import timeutils
+from oslo_vmware import exceptions as vexc
+
+from cinder_vmware_cache import exceptions
+from cinder_vmware_cache import inventory as inv
+from cinder_vmware_cache import locks
+from cinder_vmware_cache import notify
+from cinder_vmware_cache import policy as pol
+
+LOG = logging.getLogger(__name__)
+
+_FIRST_PURGE_DELAY = 60
+
+# Why an entry is deleted, and the event that tells it.
+REASON_EXPIRED = 'expired'
+REASON_OVER_CAP = 'over cap'
+REASON_LEFTOVER = 'leftover'
+REASON_IMAGE_DELETED = 'image deleted'
+REASON_UNUSABLE = 'unusable'
+REASON_OPERATOR = 'operator'
+_DELETION_EVENTS = {REASON_EXPIRED: notify.EXPIRE,
+                    REASON_OVER_CAP: notify.EVICT}
+
+
+class Upkeep(object):
+    """Counting, deleting and the periodic purge of one backend's cache.
+
+    :param stock: the backend's ``stock.StockDriver``; None for a cache
+        that only lists and purges (the operator command).
+    :param policy: the backend's ``policy.CachePolicy``.
+    :param inventory: the backend's ``inventory.TemplateInventory``.
+    :param images: an ``image_access.GlanceImages``; None: no Glance
+        access of the cache's own (no deleted-image check, no warm list).
+    :param notifier: a ``notify.Notifier``.
+
+    The periodic task also calls ``keep_warm()``, which the subclass gives.
+    """
+
+    def __init__(self, stock, policy, inventory, images=None, notifier=None):
+        self._stock = stock
+        self.policy = policy
+        self.inventory = inventory
+        self.backend = inventory.backend
+        self._images = images
+        self._notifier = notifier or notify.Notifier(self.backend,
+                                                     cfg.CONF.host)
+        self._entries = {}
+        self._served = None
+        self._loop = None
+        self._said = set()
+
+    def _say_once(self, key, message, *args):
+        """Log a warning the first time only: periodic runs repeat it."""
+        if key in self._said:
+            LOG.debug(message, *args)
+            return
+        self._said.add(key)
+        LOG.warning(message, *args)
+
+    def _enforce_caps(self, trigger):
+        # The volume exists by now: a failure here must not fail it.
+        try:
+            self._refresh(self.inventory.list_entries())
+            # Victims in use by clones are waited for (as long as a request
+            # waits for a fill), so the caps hold when this request ends.
+            self._evict(self.policy.evictions(self._counted()),
+                        REASON_OVER_CAP, trigger,
+                        blocking=self.policy.wait_timeout)
+        except Exception:
+            LOG.warning("Could not apply the image cache caps of backend "
+                        "%s after adding a copy; the purge task retries.",
+                        self.backend, exc_info=True)
+
+    # ---- accounting ----------------------------------------------------
+    def _refresh(self, entries):
+        self._entries = {e.key: e for e in entries}
+
+    def entries(self):
+        """The entries of the last listing, kept current by our changes."""
+        return list(self._entries.values())
+
+    def list_all(self):
+        """List every cache VM of the backend afresh (all datacenters).
+
+        Also re-reads which datastores the backend serves: backends that
+        share a name share the cache folder, and each counts only the
+        copies on its own datastores.
+        """
+        if self._stock is not None:
+            self._served = self._stock.served_datastores()
+        self._refresh(self.inventory.list_entries(
+            self.inventory.discover_folders()))
+        return self.entries()
+
+    def _counted(self):
+        """The entries this backend counts in its stats and caps.
+
+        Those on datastores it serves (all, when that is not known).
+        """
+        return [e for e in self._entries.values()
+                if self._served is None or e.datastore in self._served]
+
+    def provisioned_gb(self):
+        """The cache's size for the scheduler, from the last listing."""
+        return pol.gib(sum(e.size_bytes for e in self._counted()
+                           if e.ready))
+
+    def _destroy(self, entry, reason, trigger=notify.TRIGGER_REQUEST):
+        """Delete an entry whose image lock the caller holds exclusively.
+
+        :returns: whether it is gone; a vCenter error is logged, and the
+            next purge retries.
+        """
+        try:
+            self.inventory.delete(entry.ref)
+        except vexc.VimException:
+            LOG.warning("Could not delete cache entry %s; the next purge "
+                        "retries.", entry.name, exc_info=True)
+            return False
+        self._entries.pop(entry.key, None)
+        LOG.info("Deleted cache entry %(name)s of backend %(be)s "
+                 "(%(why)s).", {'name': entry.name, 'be': self.backend,
+                                'why': reason})
+        self._notifier.emit(_DELETION_EVENTS.get(reason, notify.PURGE),
+                            entry, reason=reason, trigger=trigger)
+        if entry.ready and entry.name == inv.template_name(entry.image_id):
+            self._promote(entry)
+        return True
+
+    def _promote(self, deleted):
+        """Give the datacenter's plain name to another ready copy.
+
+        Hosts of the previous release look a copy up by the plain name
+        only; without this they would import the image again next to the
+        copies this release keeps. Under the image's exclusive lock.
+        """
+        try:
+            successor = self.inventory.promote(deleted)
+        except vexc.VimException:
+            LOG.warning("Could not rename a copy of image %s to %s; hosts "
+                        "of the previous release fill it again.",
+                        deleted.image_id, deleted.name, exc_info=True)
+            return
+        if successor is not None:
+            self._entries[successor.key] = successor
+
+    def _delete_when_free(self, entry, reason, trigger=notify.TRIGGER_REQUEST,
+                          blocking=False, keep_if=None):
+        """Delete an entry once no request holds its image's lock.
+
+        :param blocking: how long to wait for the lock, as for
+            ``locks.held``; by default do not wait: an entry in use is kept.
+        :param keep_if: re-checked under the lock; the entry is kept when
+            it returns True.
+        :returns: whether the entry was deleted.
+        """
+        name = locks.lock_name(self.backend, entry.image_id)
+        try:
+            with locks.held(name, blocking=blocking):
+                if keep_if is not None and keep_if(entry):
+                    return False
+                return self._destroy(entry, reason, trigger)
+        except exceptions.CacheWaitTimeout:
+            LOG.debug("Cache entry %s is in use; not deleted now.",
+                      entry.name)
+            return False
+
+    def _used_since_listing(self, entry):
+        """Whether an expired entry was used again (or went) since listed."""
+        current = self.inventory.reread(entry.ref)
+        return current is None or not self.policy.is_expired(
+            current, timeutils.utcnow())
+
+    def _evict(self, victims, reason, trigger, blocking=False):
+        """Delete victims; a number ``blocking`` bounds the total wait."""
+        if blocking is False:
+            return [e for e in victims
+                    if self._delete_when_free(e, reason, trigger)]
+        deadline = time.monotonic() + blocking
+        return [e for e in victims if self._delete_when_free(
+            e, reason, trigger,
+            blocking=max(0, deadline - time.monotonic()))]
+
+    def _images_deleted(self, entries):
+        """Entries whose image Glance answers 404 for (never on doubt)."""
+        if self._images is None:
+            return []
+        gone = self._images.deleted({e.image_id for e in entries})
+        return [e for e in entries if e.image_id in gone]
+
+    def purge(self, expired_only=True, image_id=None,
+              trigger=notify.TRIGGER_COMMAND, keys=None):
+        """Re-list the cache and delete what the policy (or caller) says.
+
+        With expired_only (the periodic task): expired copies, leftovers
+        of interrupted fills and seeds, copies of images deleted in Glance,
+        copies beyond image_cache_max_copies_per_image, then least recently
+        used copies until the caps hold. Otherwise every entry (of
+        ``image_id``, and among ``keys``, when given). Returns the deleted
+        entries.
+        """
+        entries = self.list_all()
+        if image_id is not None:
+            entries = [e for e in entries if e.image_id == image_id]
+        if keys is not None:
+            entries = [e for e in entries if e.key in keys]
+        if not expired_only:
+            return self._evict(entries, REASON_OPERATOR, trigger)
+        now = timeutils.utcnow()
+        deleted = [e for e in self.policy.expired(entries, now)
+                   if self._delete_when_free(
+                       e, REASON_EXPIRED, trigger,
+                       keep_if=self._used_since_listing)]
+        deleted += self._evict(self.policy.leftovers(entries, now),
+                               REASON_LEFTOVER, trigger)
+        deleted += self._evict(self._images_deleted(self.entries()),
+                               REASON_IMAGE_DELETED, trigger)
+        deleted += self._evict(self.policy.evictions(self._counted()),
+                               REASON_OVER_CAP, trigger)
+        self._check_warm_overflow()
+        return deleted
+
+    def _check_warm_overflow(self):
+        overflow = self.policy.warm_overflow(self._entries.values())
+        if overflow:
+            self._say_once('warm overflow', 'Image cache of backend %s: %s.',
+                           self.backend, overflow)
+
+    # ---- periodic task -------------------------------------------------
+    def start(self):
+        """Start the periodic purge once; list the cache for stats first."""
+        if self._loop is not None:
+            return
+        try:
+            self.list_all()
+        except Exception:
+            LOG.warning("Could not list the image cache of backend %s at "
+                        "start; the periodic task retries.", self.backend,
+                        exc_info=True)
+        self._check_warm_overflow()
+        if not self.policy.enabled and not self._entries:
+            return
+        self._loop = loopingcall.FixedIntervalLoopingCall(self._periodic)
+        self._loop.start(interval=self.policy.purge_interval,
+                         initial_delay=min(_FIRST_PURGE_DELAY,
+                                           self.policy.purge_interval),
+                         stop_on_exception=False)
+
+    def stop(self):
+        if self._loop is not None:
+            self._loop.stop()
+            self._loop = None
+
+    def _periodic(self):
+        try:
+            self.purge(trigger=notify.TRIGGER_PERIODIC)
+            if self.policy.enabled:
+                self.keep_warm()
+        except Exception:
+            LOG.warning("Image cache purge of backend %s failed; the next "
+                        "run retries and stats keep the last listing.",
+                        self.backend, exc_info=True)
+            return
+        if not self.policy.enabled and not self._entries:
+            LOG.info("Image cache of backend %s is disabled and empty; "
+                     "stopping its purge task.", self.backend)
+            self._loop = None
+            raise loopingcall.LoopingCallDone()
