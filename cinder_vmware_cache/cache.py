@@ -67,6 +67,15 @@ class Outcome:
     result: str = None
 
 
+def _usable(copies, adapter):
+    """The ready copies whose disk has ``adapter``.
+
+    Or an unknown one: the previous release did not record it.
+    """
+    return [c for c in copies
+            if c.ready and c.adapter_type in (None, adapter)]
+
+
 def _type_extra_specs(volume):
     type_id = volume.get('volume_type_id') if hasattr(volume, 'get') else None
     return volume_types.get_volume_type_extra_specs(type_id) if type_id else {}
@@ -211,6 +220,7 @@ class ImageTemplateCache(upkeep.Upkeep):
         :returns: (the copy, ADDED_FILLED, ADDED_SEEDED or None).
         """
         image_id = meta['id']
+        adapter = self._stock.adapter_type(spec, meta)
         folder = self.inventory.folder_for(choice.datacenter)
         name = locks.lock_name(self.backend, image_id)
         wait = self.policy.wait_timeout
@@ -219,27 +229,29 @@ class ImageTemplateCache(upkeep.Upkeep):
             target = choice if pinned else self._target(
                 spec, candidates, choice, ready)
             entry, added = self._local_copy(context, folder, target, ready,
-                                            exclusive, trigger)
+                                            adapter, exclusive, trigger)
             use(entry, target, added)
             return entry, added
 
         try:
             with locks.held(name, blocking=wait, shared=True):
-                ready = self._ready(self.inventory.copies(folder, image_id))
+                ready = _usable(self.inventory.copies(folder, image_id),
+                                adapter)
                 if ready:
                     entry, added = serve_from(ready, exclusive=False)
                     self._after_adding(added, trigger)
                     return entry, added
             with locks.held(name, blocking=wait):
                 copies = self.inventory.copies(folder, image_id)
-                ready = self._ready(copies)
+                ready = _usable(copies, adapter)
                 if ready:
                     entry, added = serve_from(ready, exclusive=True)
                 else:
-                    self._drop_unusable(copies)
                     entry, added = self._fill(
                         context, self._fill_spec(meta, spec), image_service,
-                        meta, dataclasses.replace(choice, folder=folder)
+                        meta, dataclasses.replace(choice, folder=folder),
+                        self._fill_name(image_id, copies, choice, adapter),
+                        adapter
                     ), ADDED_FILLED
                     use(entry, choice, added)
         except exceptions.TemplateUnusable as exc:
@@ -251,21 +263,24 @@ class ImageTemplateCache(upkeep.Upkeep):
         self._after_adding(added, trigger)
         return entry, added
 
-    @staticmethod
-    def _ready(copies):
-        return [c for c in copies if c.ready]
+    def _fill_name(self, image_id, copies, target, adapter):
+        """The name of a new copy filled from Glance.
 
-    def _drop_unusable(self, copies):
-        """Remove a not-ready VM that holds the plain name.
-
-        A crash of the previous release between its rename and
-        MarkAsTemplate leaves one; the new copy needs the name. Under the
-        image's exclusive lock.
+        The plain name when no copy holds it, so that hosts of the previous
+        release find it; a not-ready VM that holds it (a crash of the
+        previous release between its rename and MarkAsTemplate) is removed
+        first. Under the image's exclusive lock.
         """
-        for entry in copies:
-            if entry.name == inv.template_name(entry.image_id):
+        plain = inv.template_name(image_id)
+        holders = [c for c in copies if c.name == plain]
+        for entry in holders:
+            if not entry.ready:
                 LOG.warning("Removing unusable cache VM %s.", entry.name)
                 self._destroy(entry, upkeep.REASON_UNUSABLE)
+        if any(c.ready for c in holders):
+            return inv.template_name(image_id, inv.copy_key(
+                target.datastore, adapter))
+        return plain
 
     def _target(self, volume, candidates, choice, ready):
         """The placement of a volume, preferring datastores with a copy."""
@@ -283,7 +298,7 @@ class ImageTemplateCache(upkeep.Upkeep):
                       "keeping the stock choice.", exc)
             return choice
 
-    def _local_copy(self, context, folder, target, ready, exclusive,
+    def _local_copy(self, context, folder, target, ready, adapter, exclusive,
                     trigger):
         """The copy to clone from for ``target``: (entry, added).
 
@@ -296,23 +311,24 @@ class ImageTemplateCache(upkeep.Upkeep):
             return local[0], None
         if not self.policy.may_add_copy(ready):
             return ready[0], None
-        return self._seed(context, folder, target, ready[0], exclusive,
-                          trigger)
+        return self._seed(context, folder, target, ready[0], adapter,
+                          exclusive, trigger)
 
-    def _seed(self, context, folder, target, source, exclusive, trigger):
+    def _seed(self, context, folder, target, source, adapter, exclusive,
+              trigger):
         """Copy ``source`` to the target datastore: (entry, added).
 
         One seed per (backend, image, datastore) across hosts; a request
         that waited for another's seed uses its copy.
         """
-        ds_key = inv.datastore_key(target.datastore)
+        ds_key = inv.copy_key(target.datastore, source.adapter_type)
         lock = contextlib.nullcontext() if exclusive else locks.held(
             locks.lock_name(self.backend, source.image_id, ds_key),
             blocking=self.policy.wait_timeout)
         with lock:
             if not exclusive:
-                for copy in self._ready(self.inventory.copies(
-                        folder, source.image_id)):
+                for copy in _usable(self.inventory.copies(
+                        folder, source.image_id), adapter):
                     if copy.datastore == target.datastore:
                         return copy, None
             started = time.monotonic()
@@ -329,19 +345,22 @@ class ImageTemplateCache(upkeep.Upkeep):
                     'seeding a copy of image %s on datastore %s failed: %s'
                     % (source.image_id, target.summary.name, exc))
         entry = self._remember(source.image_id, name, vm, source.size_bytes,
-                               target.datastore, source.folder)
+                               target.datastore, source.folder,
+                               source.adapter_type)
         self._notifier.emit(notify.SEED, entry, context, started,
                             trigger=trigger, source_template=source.name,
                             source_datastore=source.datastore)
         return entry, ADDED_SEEDED
 
-    def _remember(self, image_id, name, vm, size, datastore, folder):
+    def _remember(self, image_id, name, vm, size, datastore, folder,
+                  adapter):
         """The entry of a copy just published, kept for the stats."""
         now = timeutils.utcnow()
         entry = pol.CacheEntry(image_id=image_id, name=name, ref=vm,
                                ready=True, size_bytes=size,
                                datastore=datastore, created_at=now,
-                               last_used=now, folder=folder)
+                               last_used=now, folder=folder,
+                               adapter_type=adapter)
         self._entries[entry.key] = entry
         return entry
 
@@ -364,11 +383,14 @@ class ImageTemplateCache(upkeep.Upkeep):
             'metadata': {},
         }
 
-    def _fill(self, context, fill, image_service, meta, target):
+    def _fill(self, context, fill, image_service, meta, target, name,
+              adapter):
         """Import the image once, under a partial name, then publish it.
 
         :param target: the Placement of the new copy, in the cache folder:
             the datastore the request clones to, so fill and clone agree.
+        :param name: the new copy's final name.
+        :param adapter: the adapter type the stock import gives its disk.
         """
         image_id = meta['id']
         LOG.info("Filling the image cache of backend %(be)s with image "
@@ -384,13 +406,13 @@ class ImageTemplateCache(upkeep.Upkeep):
                     'the imported disk of image %s holds no data' % image_id)
             size = self.inventory.disk_size(vm)
             self.inventory.publish(vm, image_id, size, target.datastore,
-                                   inv.template_name(image_id))
+                                   name, adapter)
         except Exception:
             with excutils.save_and_reraise_exception():
                 self._remove_backing(fill['name'], fill['id'])
-        return self._remember(image_id, inv.template_name(image_id), vm,
-                              size, target.datastore,
-                              vim_util.get_moref_value(target.folder))
+        return self._remember(image_id, name, vm, size, target.datastore,
+                              vim_util.get_moref_value(target.folder),
+                              adapter)
 
     def _clone(self, volume, entry, target):
         vops = self._stock.volumeops

@@ -29,7 +29,10 @@ yet upgraded keep finding a copy; further copies add ``.ds-<key>``, eight
 hex digits of a hash of the datastore's moref, which keeps names short
 (vCenter allows 80 characters) and unique in the folder. The name only
 keeps copies apart: where a copy lives is its ``datastore`` property (and
-the moref in its datastore marker).
+the moref in its datastore marker). Copies also carry the adapter type of
+their disk, which the stock import takes from the image's
+``vmware_adaptertype`` or else the volume type, so that a volume cloned from
+a copy gets the controller a stock volume would get.
 
 Last use is kept in a vCenter custom field, because a template cannot be
 reconfigured but SetField works on it, and the value survives restarts of
@@ -59,8 +62,9 @@ MARKER_IMAGE = 'cinder.image_cache.image_id'
 MARKER_STATE = 'cinder.image_cache.state'
 MARKER_SIZE = 'cinder.image_cache.size_bytes'
 MARKER_DATASTORE = 'cinder.image_cache.datastore'
+MARKER_ADAPTER = 'cinder.image_cache.adapter_type'
 MARKERS = (MARKER_BACKEND, MARKER_IMAGE, MARKER_STATE, MARKER_SIZE,
-           MARKER_DATASTORE)
+           MARKER_DATASTORE, MARKER_ADAPTER)
 STATE_READY = 'ready'
 # Written by the stock import; a template must not carry a volume id.
 VOLUME_ID_KEY = 'cinder.volume.id'
@@ -76,9 +80,14 @@ _PROPS = ['name', 'parent', 'config.template', 'config.createDate',
               'config.extraConfig["%s"]' % k for k in MARKERS]
 
 
-def datastore_key(datastore):
-    """The short key of a datastore (its moref value) in copy names."""
-    return hashlib.sha256(datastore.encode()).hexdigest()[:8]
+def copy_key(datastore, adapter_type=None):
+    """The short key in a copy's name.
+
+    From its datastore (moref value) and, when known, its disk adapter
+    type: copies of one image on one datastore differ by it.
+    """
+    value = datastore + ('|%s' % adapter_type if adapter_type else '')
+    return hashlib.sha256(value.encode()).hexdigest()[:8]
 
 
 def template_name(image_id, ds_key=None):
@@ -214,7 +223,8 @@ class TemplateInventory(object):
                        if datastores else None),
             created_at=timeutils.normalize_time(created) if created else None,
             last_used=self._last_used(props.get('customValue')),
-            folder=vim_util.get_moref_value(parent) if parent else None)
+            folder=vim_util.get_moref_value(parent) if parent else None,
+            adapter_type=markers[MARKER_ADAPTER] or None)
 
     def _last_used(self, custom_values):
         # The newest value wins: the simulator appends on SetField where
@@ -303,12 +313,13 @@ class TemplateInventory(object):
             entity=vm, key=self.ensure_last_used_field(),
             value=when.isoformat(timespec='seconds') + 'Z')
 
-    def _markers(self, image_id, size_bytes, datastore):
+    def _markers(self, image_id, size_bytes, datastore, adapter_type):
         return {MARKER_BACKEND: self.backend,
                 MARKER_IMAGE: image_id,
                 MARKER_STATE: STATE_READY,
                 MARKER_SIZE: str(size_bytes),
                 MARKER_DATASTORE: datastore,
+                MARKER_ADAPTER: adapter_type or '',
                 VOLUME_ID_KEY: ''}
 
     def _finish(self, vm, name):
@@ -317,13 +328,15 @@ class TemplateInventory(object):
         self.rename(vm, name)
         self.touch(vm)
 
-    def publish(self, vm, image_id, size_bytes, datastore, name):
+    def publish(self, vm, image_id, size_bytes, datastore, name,
+                adapter_type):
         """Make a finished import findable: markers, template flag, name.
 
         :param datastore: moref value of the VM's datastore.
+        :param adapter_type: the adapter type of the VM's disk.
         """
         self._vops.update_backing_extra_config(
-            vm, self._markers(image_id, size_bytes, datastore))
+            vm, self._markers(image_id, size_bytes, datastore, adapter_type))
         self._finish(vm, name)
 
     def seed(self, source, name, target):
@@ -343,7 +356,7 @@ class TemplateInventory(object):
             None, volumeops.FULL_CLONE_TYPE, target.summary.datastore,
             host=target.host, resource_pool=target.resource_pool,
             extra_config=self._markers(source.image_id, source.size_bytes,
-                                       ds_value),
+                                       ds_value, source.adapter_type),
             folder=target.folder)
         try:
             self._finish(vm, name)

@@ -40,6 +40,7 @@ class CacheEntry:
     created_at: datetime.datetime = None
     last_used: datetime.datetime = None
     folder: str = None
+    adapter_type: str = None
 
     @property
     def last_activity(self):
@@ -178,7 +179,11 @@ class CachePolicy:
         return self.placement == 'prefer-cached'
 
     def may_add_copy(self, copies):
-        """Whether an image with these ready copies may get one more."""
+        """Whether an image with these ready copies may get one more.
+
+        The bound holds per image and adapter type, as copies of another
+        adapter type cannot serve the same volumes.
+        """
         return not self.max_copies_per_image or (
             len(copies) < self.max_copies_per_image)
 
@@ -196,8 +201,9 @@ class CachePolicy:
         if self.max_copies_per_image:
             kept = {}
             for entry in reversed(ready):
-                kept[entry.image_id] = kept.get(entry.image_id, 0) + 1
-                if kept[entry.image_id] > self.max_copies_per_image:
+                kind = (entry.image_id, entry.adapter_type)
+                kept[kind] = kept.get(kind, 0) + 1
+                if kept[kind] > self.max_copies_per_image:
                     victims.append(entry)
         count = len(ready) - len(victims)
         total = sum(e.size_bytes for e in ready) - sum(

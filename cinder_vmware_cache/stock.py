@@ -128,6 +128,17 @@ class StockDriver(object):
         """The volume type's disk type (thin, thick, eagerZeroedThick)."""
         return self._driver._get_disk_type(volume)
 
+    def adapter_type(self, volume, image_meta):
+        """The adapter type the stock import gives ``volume``'s disk.
+
+        As ``copy_image_to_volume``: the image's ``vmware_adaptertype``,
+        else the volume type's (or the backend's default).
+        """
+        properties = image_meta.get('properties') or {}
+        if 'vmware_adaptertype' in properties:
+            return properties['vmware_adaptertype']
+        return self._driver._get_adapter_type(volume)
+
     def storage_profile_id(self, volume):
         """The volume type's storage profile id, or None."""
         return self._driver._get_storage_profile_id(volume)

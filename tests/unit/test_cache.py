@@ -78,6 +78,7 @@ class CacheFixtures(common.TestCase):
         self.stock.candidates.return_value = self.candidates
         self.stock.place.return_value = self.placement
         self.stock.storage_profile_id.return_value = None
+        self.stock.adapter_type.return_value = 'lsiLogic'
         self.stock.served_datastores.return_value = {'ds-1', 'ds-2'}
         self.stock.extra_config.return_value = {
             'cinder.volume.id': 'vol-id', 'instanceUuid': 'vol-id'}
@@ -177,7 +178,8 @@ class CacheTestCase(CacheFixtures):
         backing = self.stock.volumeops.get_backing.return_value
         self.inventory.publish.assert_called_once_with(
             backing, IMAGE, 3 * units.Gi, 'ds-1',
-            inventory.template_name(IMAGE))
+            inventory.template_name(IMAGE), 'lsiLogic')
+        self.stock.adapter_type.assert_called_once_with(self.volume, META)
         # The fill is pinned to the request's datastore, in the cache folder.
         self.assertEqual(
             dataclasses.replace(self.placement, folder='cache-folder'),
@@ -391,7 +393,7 @@ class CopiesTestCase(CacheFixtures):
         source, name, target = self.inventory.seed.call_args[0]
         self.assertEqual('ds-2', source.datastore)
         self.assertEqual(inventory.template_name(
-            IMAGE, inventory.datastore_key('ds-1')), name)
+            IMAGE, inventory.copy_key('ds-1')), name)
         self.assertEqual('cache-folder', target.folder)
         self.assertEqual('ds-1', target.datastore)
 
@@ -406,7 +408,7 @@ class CopiesTestCase(CacheFixtures):
         self.assertEqual(
             [mock.call('image-cache-vmw-%s' % IMAGE),
              mock.call('image-cache-vmw-%s-ds-%s' % (
-                 IMAGE, inventory.datastore_key('ds-1')))],
+                 IMAGE, inventory.copy_key('ds-1')))],
             self.coordinator.get_lock.call_args_list)
         action, seeded = self.notifier.emit.call_args_list[0][0][:2]
         self.assertEqual(notify.SEED, action)

@@ -102,12 +102,13 @@ class InventoryTestCase(common.TestCase):
             **{inventory.MARKER_SIZE: 'lots'}))
         self.assertEqual(0, entry.size_bytes)
 
-    def markers(self, size='42', datastore='ds-1'):
+    def markers(self, size='42', datastore='ds-1', adapter='lsiLogic'):
         return {inventory.MARKER_BACKEND: 'vmw',
                 inventory.MARKER_IMAGE: IMAGE,
                 inventory.MARKER_STATE: inventory.STATE_READY,
                 inventory.MARKER_SIZE: size,
                 inventory.MARKER_DATASTORE: datastore,
+                inventory.MARKER_ADAPTER: adapter,
                 inventory.VOLUME_ID_KEY: ''}
 
     def calls_in_order(self):
@@ -131,7 +132,7 @@ class InventoryTestCase(common.TestCase):
         # Markers while still a VM (templates refuse ReconfigVM), then the
         # template flag, then the name that makes it findable, last use.
         order = self.calls_in_order()
-        self.inv.publish('vm-1', IMAGE, 42, 'ds-1', 'image-x')
+        self.inv.publish('vm-1', IMAGE, 42, 'ds-1', 'image-x', 'lsiLogic')
         self.assertEqual([
             mock.call.markers('vm-1', self.markers()),
             mock.call.template('vm-1'),
@@ -150,7 +151,8 @@ class InventoryTestCase(common.TestCase):
     def test_seed_clones_under_a_partial_name_then_publishes(self):
         order = self.calls_in_order()
         source = policy.CacheEntry(IMAGE, inventory.template_name(IMAGE),
-                                   'vm-src', True, size_bytes=7)
+                                   'vm-src', True, size_bytes=7,
+                                   adapter_type='paraVirtual')
         target = self.target()
         name = inventory.template_name(IMAGE, 'abcdef12')
         vm = self.inv.seed(source, name, target)
@@ -163,7 +165,8 @@ class InventoryTestCase(common.TestCase):
             mock.call.clone(partial, 'vm-src', None, volumeops.FULL_CLONE_TYPE,
                             target.summary.datastore, host='host',
                             resource_pool='rp',
-                            extra_config=self.markers('7', 'ds-2'),
+                            extra_config=self.markers('7', 'ds-2',
+                                                      'paraVirtual'),
                             folder='cache-folder'),
             mock.call.template(clone),
             mock.call.rename(clone, name),
@@ -180,11 +183,13 @@ class InventoryTestCase(common.TestCase):
             self.vops.clone_backing.return_value)
 
     def test_copy_names(self):
-        key = inventory.datastore_key('datastore-1234')
+        key = inventory.copy_key('datastore-1234')
         self.assertRegex(key, '^[0-9a-f]{8}$')
-        self.assertNotEqual(key, inventory.datastore_key('datastore-1235'))
+        self.assertNotEqual(key, inventory.copy_key('datastore-1235'))
+        self.assertNotEqual(key, inventory.copy_key('datastore-1234',
+                                                    'paraVirtual'))
         # A moref may hold characters a name should not: only the key shows.
-        self.assertEqual(key, inventory.datastore_key('datastore-1234'))
+        self.assertEqual(key, inventory.copy_key('datastore-1234'))
         name = inventory.template_name(IMAGE, key)
         self.assertEqual('image-%s.ds-%s' % (IMAGE, key), name)
         self.assertLessEqual(
@@ -203,6 +208,10 @@ class InventoryTestCase(common.TestCase):
                 vim_util.get_moref('ds-3', 'Datastore')]))]
         entry = self.inv._to_entry(content)
         self.assertEqual(('group-9', 'ds-3'), (entry.folder, entry.datastore))
+        self.assertIsNone(entry.adapter_type)
+        self.assertEqual('paraVirtual', self.inv._to_entry(vm_content(
+            inventory.template_name(IMAGE),
+            **{inventory.MARKER_ADAPTER: 'paraVirtual'})).adapter_type)
 
     def test_promote_renames_another_ready_copy(self):
         keyed = inventory.template_name(IMAGE, 'abcdef12')

@@ -116,7 +116,7 @@ class CopiesTestCase(base.SimulatorTestCase):
         _volume, backing = self.create(image_id, {'use_image_cache': 'true'})
         self.assertEqual('hit', self.result)
         self.assertEqual(stock, self.datastore_of(backing))
-        key = inventory.datastore_key(
+        key = inventory.copy_key(
             [k for k, v in self.names.items() if v == stock][0])
         self.assertEqual({other: [first.name],
                           stock: [inventory.template_name(image_id, key)]},
