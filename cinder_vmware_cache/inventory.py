@@ -323,10 +323,16 @@ class TemplateInventory(object):
                 VOLUME_ID_KEY: ''}
 
     def _finish(self, vm, name):
-        # The rename comes last: it is what makes the copy findable.
+        # The rename comes last: it is what makes the copy findable. From
+        # then on other requests may clone it, so a failure to record its
+        # first use must not undo it (a copy without one is kept and used).
         self._vops.mark_backing_as_template(vm)
         self.rename(vm, name)
-        self.touch(vm)
+        try:
+            self.touch(vm)
+        except vexc.VimException:
+            LOG.warning("Could not record the first use of cache VM %s; it "
+                        "counts from its creation.", name, exc_info=True)
 
     def publish(self, vm, image_id, size_bytes, datastore, name,
                 adapter_type):
@@ -361,9 +367,26 @@ class TemplateInventory(object):
         try:
             self._finish(vm, name)
         except Exception:
-            with excutils.save_and_reraise_exception():
-                self.delete(vm)
+            with excutils.save_and_reraise_exception() as error:
+                published = self._published(vm)
+                if published:
+                    # The rename reached vCenter but its answer did not.
+                    error.reraise = False
+                elif published is False:
+                    self.delete(vm)
         return vm
+
+    def _published(self, vm):
+        """Whether a VM is now a ready copy; None when vCenter cannot say.
+
+        A VM that may be published is never deleted here: other requests
+        may clone it, and a leftover goes at the purge.
+        """
+        try:
+            current = self.reread(vm)
+        except vexc.VimException:
+            return None
+        return current is not None and current.ready
 
     def rename(self, vm, name):
         self._vops.rename_backing(vm, name)

@@ -17,6 +17,7 @@ from cinder.volume.drivers.vmware import volumeops
 import ddt
 from oslo_utils import units
 from oslo_vmware import api
+from oslo_vmware import exceptions as vexc
 from oslo_vmware import vim_util
 
 from cinder_vmware_cache import inventory
@@ -177,10 +178,39 @@ class InventoryTestCase(common.TestCase):
         self.vops.rename_backing.side_effect = RuntimeError('DuplicateName')
         source = policy.CacheEntry(IMAGE, inventory.template_name(IMAGE),
                                    'vm-src', True)
-        self.assertRaises(RuntimeError, self.inv.seed, source, 'image-x',
-                          self.target())
+        with mock.patch.object(self.inv, 'reread', autospec=True) as reread:
+            # Still under its partial name: not published.
+            reread.return_value = policy.CacheEntry(
+                IMAGE, 'image-x.partial-01234567', 'vm-new', False)
+            self.assertRaises(RuntimeError, self.inv.seed, source,
+                              'image-x', self.target())
         self.vops.delete_backing.assert_called_once_with(
             self.vops.clone_backing.return_value)
+
+    def test_seed_published_when_the_answer_was_lost(self):
+        self.vops.rename_backing.side_effect = vexc.VimConnectionException(
+            'connection reset')
+        source = policy.CacheEntry(IMAGE, inventory.template_name(IMAGE),
+                                   'vm-src', True)
+        with mock.patch.object(self.inv, 'reread', autospec=True) as reread:
+            reread.return_value = policy.CacheEntry(IMAGE, 'image-x',
+                                                    'vm-new', True)
+            vm = self.inv.seed(source, 'image-x', self.target())
+            self.assertIs(self.vops.clone_backing.return_value, vm)
+            # vCenter cannot say: the VM is kept for the purge.
+            reread.side_effect = vexc.VimConnectionException('down')
+            self.assertRaises(vexc.VimConnectionException, self.inv.seed,
+                              source, 'image-x', self.target())
+        self.vops.delete_backing.assert_not_called()
+
+    def test_failed_first_use_record_keeps_a_published_copy(self):
+        self.session.invoke_api.side_effect = vexc.VimFaultException(
+            ['InvalidArgument'], 'SetField refused')
+        self.inv._field_key = 5
+        with self.assertLogs(inventory.LOG.logger, 'WARNING'):
+            self.inv.publish('vm-1', IMAGE, 42, 'ds-1', 'image-x', None)
+        self.vops.rename_backing.assert_called_once_with('vm-1', 'image-x')
+        self.vops.delete_backing.assert_not_called()
 
     def test_copy_names(self):
         key = inventory.copy_key('datastore-1234')
