@@ -46,6 +46,8 @@ class LocalImageService(object):
         props = {'vmware_disktype': disk_type,
                  'vmware_adaptertype': 'lsiLogic'}
         props.update(properties or {})
+        # A property given as None is left out.
+        props = {k: v for k, v in props.items() if v is not None}
         size = os.path.getsize(path)
         self._images[image_id] = {
             'meta': {'id': image_id, 'name': os.path.basename(path),

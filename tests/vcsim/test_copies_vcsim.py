@@ -19,6 +19,7 @@ fails it.
 """
 
 import dataclasses
+from unittest import mock
 
 from oslo_config import cfg
 from oslo_vmware import vim_util
@@ -117,7 +118,9 @@ class CopiesTestCase(base.SimulatorTestCase):
         self.assertEqual('hit', self.result)
         self.assertEqual(stock, self.datastore_of(backing))
         key = inventory.copy_key(
-            [k for k, v in self.names.items() if v == stock][0])
+            [k for k, v in self.names.items() if v == stock][0],
+            first.adapter_type)
+        self.assertEqual('lsiLogic', first.adapter_type)
         self.assertEqual({other: [first.name],
                           stock: [inventory.template_name(image_id, key)]},
                          self.copies(image_id))
@@ -226,3 +229,47 @@ class _Recorder(object):
 
     def emit(self, action, entry, context=None, started=None, **fields):
         self.events.append((action, entry.name, fields))
+
+
+class AdapterTypeTestCase(base.SimulatorTestCase):
+    """Copies of one image for disks of different adapter types."""
+
+    def controllers(self, backing):
+        """The disk controllers of a backing (SCSI: Logic or SCSI)."""
+        devices = self.prop(backing, 'config.hardware.device').VirtualDevice
+        names = (type(d).__name__ for d in devices)
+        return sorted(n for n in names if n.endswith('Controller') and
+                      ('SCSI' in n or 'Logic' in n))
+
+    def test_each_adapter_type_gets_its_own_copy(self):
+        # Without the image property, the volume type (here: the backend's
+        # default) decides the adapter type, as on the stock path.
+        image_id = self.add_image(properties={'vmware_adaptertype': None})
+        _volume, backing = self.create(image_id, {'use_image_cache': 'true'})
+        self.assertEqual('filled', self.result)
+        # A backend of the same name whose volumes get another controller.
+        other = vcenter.make_driver(
+            '%s-pv' % self.backend, enable_image_cache=True,
+            volume_backend_name=self.backend,
+            vmware_adapter_type='paraVirtual')
+        self.addCleanup(other.image_cache.stop)
+        volume = vcenter.new_volume(self.ctx, 1, {'use_image_cache': 'true'})
+        update, _cloned = other.clone_image(
+            self.ctx, volume, None, self.images.show(self.ctx, image_id),
+            self.images)
+        self.assertEqual('filled', update['metadata']['image_cache_result'])
+        pv_backing = other.volumeops.get_backing(volume.name, volume.id)
+        self.addCleanup(other.volumeops.delete_backing, pv_backing)
+        self.assertEqual(2, self.images.downloads[image_id])
+        self.assertEqual(['ParaVirtualSCSIController'],
+                         self.controllers(pv_backing))
+        self.assertEqual(['VirtualLsiLogicController'],
+                         self.controllers(backing))
+        ready = sorted((e.adapter_type, e.name) for e in self.entries()
+                       if e.image_id == image_id and e.ready)
+        self.assertEqual([('lsiLogic', inventory.template_name(image_id)),
+                          ('paraVirtual', mock.ANY)], ready)
+        # Each serves its own kind from now on.
+        self.create(image_id, {'use_image_cache': 'true'})
+        self.assertEqual('hit', self.result)
+        self.assertEqual(2, self.images.downloads[image_id])
