@@ -21,7 +21,8 @@ vCenter with the backend's own options and credentials::
     ... list
     ... show IMAGE_ID
     ... purge [--expired-only] [--image IMAGE_ID]
-    ... warm IMAGE_ID
+              [--datastore NAME [--datacenter NAME]]
+    ... warm IMAGE_ID [--datastore NAME ...]
 
 ``--backend`` names a backend of ``[DEFAULT] enabled_backends`` that has a
 section in the configuration; it may be left out when exactly one backend is
@@ -35,22 +36,28 @@ The commands are cliff's (as in python-openstackclient), so each takes the
 output options ``-f/--format table|json|yaml|csv|value``, ``-c COLUMN`` and,
 for lists, ``--sort-column COLUMN``. The columns are the keys of the JSON
 objects: ``image_id``, ``template``, ``state``, ``datastore``,
-``datastore_ref``, ``size_gb``, ``size_bytes``, ``created_at``,
-``last_used``, ``purge_after`` and ``ref``; ``purge`` and ``warm`` add
-``result``. JSON and YAML carry every column; a table (and csv and value)
-shows image id, template, datastore, size in whole GiB (rounded up; ``-``
-when unknown, as for the leftovers of an interrupted fill), creation and
-last use (UTC, ISO 8601) and state (``ready``, or ``partial`` for a
-template that is never cloned and that the periodic purge removes).
+``datastore_ref``, ``datacenter``, ``size_gb``, ``size_bytes``,
+``created_at``, ``last_used``, ``purge_after`` and ``ref``; ``purge`` and
+``warm`` add ``result``. JSON and YAML carry every column; a table (and csv
+and value) shows image id, template, datastore, datacenter, size in whole
+GiB (rounded up; ``-`` when unknown, as for the leftovers of an interrupted
+fill), creation and last use (UTC, ISO 8601) and state (``ready``, or
+``partial`` for a copy that is never cloned and that the periodic purge
+removes).
 
-``list`` shows every VM of the backend's cache folder(s), ``show`` the
-entries of one image. ``purge`` deletes every entry (of one image with
-``--image``) that no request is using; with ``--expired-only`` it does what
-the periodic task of cinder-volume does. It lists the entries it handled,
-``result`` ``deleted`` or ``failed``. ``warm`` fills the cache with an image
-ahead of use (``result`` ``filled``), or refreshes the last use of a cached
-one (``already cached``); it asks Glance as cinder's service user
-(``[glance]`` or ``[service_user]`` credentials). list, show and purge open
+``list`` shows every VM of the backend's cache folder(s), one row per copy
+of an image on a datastore, ``show`` the entries of one image. ``purge``
+deletes every entry (of one image with ``--image``, on one datastore with
+``--datastore``, and ``--datacenter`` where datastore names repeat across
+datacenters) that no request is using; with ``--expired-only`` it does
+what the periodic task of cinder-volume does. It lists the entries it
+handled, ``result`` ``deleted`` or ``failed``. ``warm`` puts a copy of an
+image on the datastore the stock selection chooses, or on each datastore
+named with ``--datastore``, ahead of use; it lists one row per copy,
+``result`` ``filled`` (imported), ``seeded`` (cloned from a copy on another
+datastore) or ``already cached`` (its last use refreshed). It asks Glance
+as cinder's service user (``[glance]`` or ``[service_user]``
+credentials). list, show and purge open
 only a vCenter session; warm sets the driver up as cinder-volume does.
 purge and warm take the same locks as cinder-volume, through the
 coordinator of ``[coordination] backend_url``, so a template is never
@@ -66,7 +73,8 @@ Exit codes:
      the cache (image not cacheable, not found, not readable by cinder's
      service user, lock held too long, fill failed), or an unexpected
      error
-2    usage or configuration error: bad arguments, unreadable
+2    usage or configuration error: bad arguments (also a ``--datastore``
+     the backend cannot use, or one whose name is ambiguous), unreadable
      configuration, unknown backend (not in ``enabled_backends`` or no
      section), missing credentials, bad option values, unusable lock
      coordinator, no Glance service credentials (``warm``)

@@ -246,6 +246,9 @@ class StartupOptionsTestCase(common.TestCase):
         'image_cache_max_count': ['-3', '1e3'],
         'image_cache_wait_timeout': ['0'],
         'image_cache_leftover_grace_seconds': ['-1'],
+        'image_cache_placement': ['nearest'],
+        'image_cache_placement_max_utilization': ['101', '-1'],
+        'image_cache_max_copies_per_image': ['-1'],
     }
     LIMITS = {
         'enable_image_cache': 'true',
@@ -256,6 +259,9 @@ class StartupOptionsTestCase(common.TestCase):
         'image_cache_max_count': '0',
         'image_cache_wait_timeout': '1',
         'image_cache_leftover_grace_seconds': '0',
+        'image_cache_placement': 'stock',
+        'image_cache_placement_max_utilization': '100',
+        'image_cache_max_copies_per_image': '1',
     }
 
     def test_out_of_range_options_stop_the_start_with_a_clear_message(self):
@@ -315,7 +321,10 @@ class StartupOptionsTestCase(common.TestCase):
                           'age_seconds': 1, 'purge_interval': 1,
                           'max_total_gb': 10 ** 20, 'max_count': 0,
                           'wait_timeout': 1, 'leftover_grace_seconds': 0,
-                          'result_metadata': True, 'warm_images': []},
+                          'result_metadata': True, 'warm_images': [],
+                          'placement': 'stock',
+                          'placement_max_utilization': 100,
+                          'max_copies_per_image': 1},
                          limits['policy'])
         empty = results['empty']
         self.assertTrue(empty['started'], empty)
