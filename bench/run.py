@@ -104,8 +104,9 @@ class Bench(object):
                               '_extend_backing'])
         wrap(self.cache_drv.volumeops, ['clone_backing', 'get_backing',
                                         'update_backing_disk_uuid'])
-        wrap(self.cache.inventory, ['folder_for', 'find_ready', 'touch',
-                                    'publish', 'list_entries', 'disk_size'])
+        wrap(self.cache.inventory, ['folder_for', 'copies', 'touch',
+                                    'publish', 'seed', 'list_entries',
+                                    'disk_size'])
         wrap(self.stock_drv, ['_fetch_stream_optimized_image',
                               '_create_volume_from_non_stream_optimized_image',
                               '_extend_backing'])
@@ -306,7 +307,7 @@ class Bench(object):
         host, rp, _, summary = self.cache_drv._select_ds_for_volume(volume)
         folder = self.cache.inventory.folder_for(self.cache_drv._get_dc(rp))
         make = functools.partial(self._fake_template, folder, rp, host,
-                                 summary.name)
+                                 summary)
         rows, have = [], 0
         for count in sorted(counts):
             print('  %d cached templates' % count, flush=True)
@@ -329,13 +330,16 @@ class Bench(object):
                 'provisioned_gb': stats.get(cache_driver.STATS_KEY)})
         return rows
 
-    def _fake_template(self, folder, rp, host, ds_name, _):
+    def _fake_template(self, folder, rp, host, summary, _):
         """A ready cache entry of 1 GiB without a disk: cheap to make."""
         image_id = str(uuid.uuid4())
         vm = self.cache_drv.volumeops.create_backing_disk_less(
             inv.partial_name(image_id, uuid.uuid4().hex[:8]), folder, rp,
-            host, ds_name)
-        self.cache.inventory.publish(vm, image_id, units.Gi)
+            host, summary.name)
+        self.cache.inventory.publish(
+            vm, image_id, units.Gi,
+            vim_util.get_moref_value(summary.datastore),
+            inv.template_name(image_id))
 
 
 def parse_args(argv):
