@@ -28,6 +28,16 @@ STOCK_HIT_MIN = 10.0
 HIT_FLOOR_MAX = 1.3
 MISS_STOCK_MAX = 1.3
 TARGET_N = 20
+# The two-datastores section: its paths, and the rate model's byte counters.
+TWO_DS_PATHS = ('stock', 'hit', 'seeded', 'next', 'previous')
+TWO_DS_LABELS = {
+    'stock': 'stock driver (no cache)',
+    'hit': 'hit on the datastore holding a copy',
+    'seeded': 'first hit on the other datastore (seeds a copy)',
+    'next': 'next hit on that datastore',
+    'previous': 'previous release: one copy, cloned across datastores',
+}
+BYTE_COUNTERS = ('upload_bytes', 'xds_copy_bytes', 'local_copy_bytes')
 
 
 # ---- header ------------------------------------------------------------
@@ -79,10 +89,12 @@ def header(config, vcenter_about, top):
                       ['not found'])[0]),
         ('vCenter', '%s at %s' % (vcenter_about, endpoint)),
         ('project', 'cinder_vmware_cache, commit %s' % (commit or '?')),
-        ('run', '%s: sizes %s MiB, repetitions %d, N %s, templates %s' % (
-            config['mode'], ','.join(map(str, config['sizes'])),
-            config['reps'], ','.join(map(str, config['ns'])),
-            ','.join(map(str, config['templates'])))),
+        ('run', '%s: sizes %s MiB, repetitions %d, N %s, templates %s, '
+         'two datastores %d MiB' % (
+             config['mode'], ','.join(map(str, config['sizes'])),
+             config['reps'], ','.join(map(str, config['ns'])),
+             ','.join(map(str, config['templates'])),
+             config['two_ds_mib'])),
     ]
 
 
@@ -106,6 +118,22 @@ def summarize(create_rows, stat=_median):
                         stock_hit=_ratio(med['stock'], med['hit']),
                         miss_stock=_ratio(med['miss'], med['stock']),
                         hit_floor=_ratio(med['hit'], med['floor'])))
+    return out
+
+
+def summarize_two_ds(section):
+    """Per path: median seconds, calls and bytes, datastores, stock/path."""
+    out = {}
+    for path in TWO_DS_PATHS:
+        runs = section['runs'][path]
+        out[path] = {
+            'time': _median([m['seconds'] for m in runs]),
+            'calls': _median([m['calls'] for m in runs]),
+            'bytes': {k: _median([m['bytes'][k] for m in runs])
+                      for k in BYTE_COUNTERS},
+            'datastores': sorted({m['datastore'] for m in runs})}
+    for row in out.values():
+        row['stock_ratio'] = _ratio(out['stock']['time'], row['time'])
     return out
 
 
@@ -155,6 +183,34 @@ def _create_table(rows, calls=True):
         for line, r in zip(body, rows):
             line.append('/'.join('%g' % r['calls'][k] for k in KINDS))
     return table(headers, body)
+
+
+def _mib(size_bytes):
+    return '%.1f' % (size_bytes / 1048576.0)
+
+
+def _two_ds_title(section, reps):
+    if 'skipped' in section:
+        return ['Two datastores: skipped: %s' % section['skipped']]
+    rates = section['rates']
+    return ['Two datastores: %d MiB %s image; data-rate model upload %g, '
+            'cross-datastore copy %g, local copy %g MiB/s (0: no cap); '
+            'stock choice pinned to %s, first copy on %s; median of %d; MiB '
+            'moved per path from the model\'s counters' % (
+                section['size_mib'], section['disk_type'],
+                rates['upload_mbps'], rates['xds_copy_mbps'],
+                rates['local_copy_mbps'], section['stock_datastore'],
+                section['copy_datastore'], reps)]
+
+
+def _two_ds_table(section):
+    summary = summarize_two_ds(section)
+    return table(('path', 'volume on', 'median s', 'stock/path',
+                  'SOAP calls', 'upload MiB', 'cross-ds MiB', 'local MiB'),
+                 [(TWO_DS_LABELS[p], ','.join(r['datastores']),
+                   _s(r['time']), _x(r['stock_ratio']), '%g' % r['calls'],
+                   *[_mib(r['bytes'][k]) for k in BYTE_COUNTERS])
+                  for p, r in summary.items()])
 
 
 def _phase_table(row):
@@ -239,6 +295,61 @@ def targets(summary, concurrency, stats):
     return out
 
 
+def _per_rep(runs, key):
+    """Bytes of one counter, per repetition: '0', or '0/0/0' for three."""
+    return '/'.join('%d' % m['bytes'][key] for m in runs)
+
+
+def _every(runs, key, value):
+    return all(m['bytes'][key] == value for m in runs)
+
+
+def two_ds_targets(section):
+    """[(status, text)] for the two-datastores targets of the issue.
+
+    Bytes are judged on every repetition, times on the medians.
+    """
+    if 'skipped' in section:
+        return [('n/a', 'two datastores: the section was skipped')]
+    runs, image = section['runs'], section['image_bytes']
+    summary = summarize_two_ds(section)
+    hit, seeded, local = runs['hit'], runs['seeded'], runs['next']
+    name = 'two datastores, %d MiB' % section['size_mib']
+    return [
+        (_status(_every(hit, 'upload_bytes', 0) and
+                 _every(hit, 'xds_copy_bytes', 0)),
+         '%s: a hit on the datastore holding a copy moves 0 upload and 0 '
+         'cross-datastore bytes: upload %s B, cross-datastore %s B' % (
+             name, _per_rep(hit, 'upload_bytes'),
+             _per_rep(hit, 'xds_copy_bytes'))),
+        (_status(summary['hit']['stock_ratio'] >= STOCK_HIT_MIN),
+         '%s: stock/hit >= %gx: %s (stock %s s, hit %s s)' % (
+             name, STOCK_HIT_MIN, _x(summary['hit']['stock_ratio']),
+             _s(summary['stock']['time']), _s(summary['hit']['time']))),
+        (_status(_every(seeded, 'upload_bytes', 0) and
+                 _every(seeded, 'xds_copy_bytes', image)),
+         '%s: a seeded first hit moves 0 upload bytes and one image (%d B) '
+         'across datastores: upload %s B, cross-datastore %s B' % (
+             name, image, _per_rep(seeded, 'upload_bytes'),
+             _per_rep(seeded, 'xds_copy_bytes'))),
+        (_status(_every(local, 'upload_bytes', 0) and
+                 _every(local, 'xds_copy_bytes', 0) and
+                 all(m['bytes']['local_copy_bytes'] for m in local)),
+         '%s: the next hit on that datastore is local: upload %s B, '
+         'cross-datastore %s B, local %s B' % (
+             name, _per_rep(local, 'upload_bytes'),
+             _per_rep(local, 'xds_copy_bytes'),
+             _per_rep(local, 'local_copy_bytes'))),
+    ]
+
+
+def all_targets(results):
+    """[(status, text)] for every target of the run."""
+    return targets(summarize(results['create']), results['concurrency'],
+                   results['stats']) + two_ds_targets(
+                       results['two_datastores'])
+
+
 def _listing(phases):
     return ', '.join('%s %s' % (p, _s(v)) for p, v in
                      sorted(phases.items(), key=lambda i: -i[1]) if v >= 5e-4)
@@ -252,6 +363,34 @@ def _method_diff(row, kind, base):
     a, b = _methods(row['runs'][kind]), _methods(row['runs'][base])
     diff = {n: a.get(n, 0) - b.get(n, 0) for n in set(a) | set(b)}
     return ', '.join('%s %+g' % (n, d) for n, d in sorted(diff.items()) if d)
+
+
+def two_ds_notes(section):
+    """Measured facts behind a missed stock/hit and the stock upload."""
+    if 'skipped' in section:
+        return []
+    summary = summarize_two_ds(section)
+    runs, out = section['runs'], []
+    if summary['hit']['stock_ratio'] < STOCK_HIT_MIN:
+        out.append('two datastores, stock/hit: stock %s s (%s), hit %s s '
+                   '(%s); SOAP calls %g and %g.' % (
+                       _s(summary['stock']['time']),
+                       _listing(_phases(runs['stock'])),
+                       _s(summary['hit']['time']),
+                       _listing(_phases(runs['hit'])),
+                       summary['stock']['calls'], summary['hit']['calls']))
+    short = section['image_bytes'] - summary['stock']['bytes']['upload_bytes']
+    if short > 0:
+        out.append(
+            'two datastores: the stock upload counted %d B short of the '
+            '%d B image: oslo.vmware closes an NFC upload without reading '
+            'the answer, and the simulator, reading at the paced rate, '
+            'loses what is still in flight (its log: connection reset by '
+            'peer). Stock times are about %s s shorter than a whole upload '
+            '(the first copy was filled unpaced, so it is whole).' % (
+                short, section['image_bytes'], _s(short / (
+                    section['rates']['upload_mbps'] * 1048576.0))))
+    return out
 
 
 def notes(summary, concurrency, stats):
@@ -337,11 +476,15 @@ def render(results):
               'image' % results['config']['sizes'][0],
               _concurrency_table(results['concurrency']), '',
               'Round trips of one stats refresh (get_volume_stats)',
-              _stats_table(results['stats']), '', 'Targets']
-    parts += ['  [%s] %s' % t for t in targets(
-        summary, results['concurrency'], results['stats'])]
+              _stats_table(results['stats']), '']
+    two_ds = results['two_datastores']
+    parts += _two_ds_title(two_ds, results['config']['reps'])
+    if 'skipped' not in two_ds:
+        parts += [_two_ds_table(two_ds)]
+    parts += ['', 'Targets']
+    parts += ['  [%s] %s' % t for t in all_targets(results)]
     facts = results['facts'] + notes(summary, results['concurrency'],
-                                     results['stats'])
+                                     results['stats']) + two_ds_notes(two_ds)
     parts += ['', 'Notes']
     parts += ['  - %s' % f for f in facts + [
         'Round trips are counted in this process (oslo.vmware transport): '
@@ -362,7 +505,10 @@ def plot(results, path):
     except ImportError:
         return 'matplotlib is not installed'
     summary = summarize(results['create'])
-    figure, axes = pyplot.subplots(2, 2, figsize=(12, 9))
+    two_ds = results['two_datastores']
+    two_ds_row = 'skipped' not in two_ds
+    figure, axes = pyplot.subplots(2 + two_ds_row, 2,
+                                   figsize=(12, 4.5 * (2 + two_ds_row)))
     for ax, disk_type in zip(axes[0], ('streamOptimized', 'preallocated')):
         rows = [r for r in summary if r['disk_type'] == disk_type]
         width = 0.2
@@ -398,16 +544,53 @@ def plot(results, path):
     ax.set_ylabel('SOAP round trips')
     ax.set_title('one stats refresh')
     ax.legend()
+    if two_ds_row:
+        _plot_two_ds(axes[2], two_ds)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     pyplot.close(figure)
     return None
 
 
+def _plot_two_ds(axes, section):
+    summary = summarize_two_ds(section)
+    paths = range(len(TWO_DS_PATHS))
+    ax = axes[0]
+    ax.bar(paths, [summary[p]['time'] for p in TWO_DS_PATHS])
+    for i, path in enumerate(TWO_DS_PATHS):
+        ax.annotate(_x(summary[path]['stock_ratio']),
+                    (i, summary[path]['time']), ha='center')
+    ax.set_xticks(paths)
+    ax.set_xticklabels(TWO_DS_PATHS)
+    ax.set_yscale('log')
+    ax.set_ylabel('median create time (s); labels: stock/path')
+    ax.set_title('two datastores, %d MiB image' % section['size_mib'])
+    ax = axes[1]
+    width = 0.25
+    for i, (key, label) in enumerate(zip(BYTE_COUNTERS, (
+            'upload', 'cross-datastore copy', 'local copy'))):
+        ax.bar([j + (i - 1) * width for j in paths],
+               [summary[p]['bytes'][key] / 1048576.0 for p in TWO_DS_PATHS],
+               width, label=label)
+    ax.set_xticks(paths)
+    ax.set_xticklabels(TWO_DS_PATHS)
+    # Headroom above the bars for the legend.
+    ax.set_ylim(0, 1.4 * section['image_bytes'] / 1048576.0)
+    ax.set_ylabel('MiB moved (median)')
+    ax.set_title('bytes per path of the data-rate model')
+    ax.legend(loc='upper center', ncol=3)
+
+
 def write(results, out):
-    """Write results.json, report.txt and bench.png; return the text."""
+    """Write results.json, report.txt and bench.png; return the text.
+
+    results.json holds every measurement and the targets' verdicts.
+    """
+    targets_json = [{'status': status, 'target': text}
+                    for status, text in all_targets(results)]
     with open(os.path.join(out, 'results.json'), 'w') as stream:
-        json.dump(results, stream, indent=1, default=str)
+        json.dump(dict(results, targets=targets_json), stream, indent=1,
+                  default=str)
     text = render(results)
     png = os.path.join(out, 'bench.png')
     skipped = plot(results, png)

@@ -20,13 +20,18 @@ Everything it creates in vCenter is deleted at the end. See README.md.
 """
 
 import argparse
+import contextlib
+import dataclasses
 import functools
+import json
 import logging
 import os
 import shutil
 import socket
+import ssl
 import sys
 import time
+import urllib.request
 import uuid
 import warnings
 
@@ -45,19 +50,24 @@ from oslo_utils import units
 from oslo_vmware import exceptions as vexc
 from oslo_vmware import vim_util
 
+from cinder_vmware_cache import cache as cache_mod
 from cinder_vmware_cache import driver as cache_driver
 from cinder_vmware_cache import inventory as inv
 from cinder_vmware_cache.testing import disk_images
+from cinder_vmware_cache.testing import endpoint
 from cinder_vmware_cache.testing import images
 from cinder_vmware_cache.testing import vcenter
 
 ENV = ('VCENTER_HOST', 'VCENTER_PORT', 'VCENTER_WSDL')
 PROFILES = {
     'full': {'sizes': [64, 256, 1024], 'reps': 5, 'ns': [1, 5, 20],
-             'templates': [0, 10, 100, 1000]},
+             'templates': [0, 10, 100, 1000], 'two_ds_mib': 256},
     'quick': {'sizes': [1, 4], 'reps': 1, 'ns': [1, 5],
-              'templates': [0, 10]},
+              'templates': [0, 10], 'two_ds_mib': 128},
 }
+# The two-datastores section's data-rate model: the 2-core profile of
+# doc/simulator.md, in MiB/s (0: no cap, local copies at disk speed).
+RATE_PROFILE = {'upload_mbps': 16, 'xds_copy_mbps': 60, 'local_copy_mbps': 0}
 DISK_TYPES = ('streamOptimized', 'preallocated')
 # Alternate orders, so no kind always runs right after the same other one.
 ORDERS = (('stock', 'miss', 'hit', 'floor'), ('miss', 'floor', 'hit', 'stock'))
@@ -71,6 +81,44 @@ LOG = logging.getLogger('bench')
 
 class BenchError(Exception):
     pass
+
+
+class RatesUnavailable(Exception):
+    pass
+
+
+class RateModel(object):
+    """The simulator's data-rate model: GET and POST /vcsim/rates."""
+
+    def __init__(self):
+        settings = endpoint.from_env()
+        self.url = 'https://%s:%d/vcsim/rates' % (
+            settings['vmware_host_ip'], settings['vmware_host_port'])
+        self._tls = (ssl._create_unverified_context()
+                     if settings['vmware_insecure']
+                     else ssl.create_default_context())
+
+    def state(self, settings=None):
+        """The rates and counters, after setting ``settings`` if given."""
+        request = urllib.request.Request(
+            self.url, method='GET' if settings is None else 'POST',
+            data=None if settings is None else json.dumps(settings).encode(),
+            headers={'Content-Type': 'application/json'})
+        try:
+            with urllib.request.urlopen(request, context=self._tls,
+                                        timeout=10) as answer:
+                state = json.loads(answer.read())
+        except (OSError, ValueError) as exc:
+            raise RatesUnavailable('%s %s: %s' % (request.method, self.url,
+                                                  exc))
+        if not (isinstance(state, dict) and
+                {'counters', *RATE_PROFILE} <= set(state)):
+            raise RatesUnavailable('%s %s: not a data-rate model: %.80s'
+                                   % (request.method, self.url, state))
+        return state
+
+    def counters(self):
+        return self.state()['counters']
 
 
 class Bench(object):
@@ -185,8 +233,8 @@ class Bench(object):
         return sum(self._vm_count(r) if r._type == 'Folder' else 1
                    for r in refs)
 
-    def evict(self, image_id):
-        self.cache.purge(expired_only=False, image_id=image_id)
+    def evict(self, image_id, keys=None):
+        self.cache.purge(expired_only=False, image_id=image_id, keys=keys)
 
     # ---- helpers -------------------------------------------------------
     def image(self, size_mib, disk_type):
@@ -330,6 +378,158 @@ class Bench(object):
                 'provisioned_gb': stats.get(cache_driver.STATS_KEY)})
         return rows
 
+    def two_datastores(self, size_mib, reps):
+        """The stock driver and the cache's paths between two datastores.
+
+        Runs with RATE_PROFILE set on the simulator's data-rate model, so
+        that where the bytes travel (upload, cross-datastore or local copy)
+        decides the time as on a vCenter; the rates in place before are
+        restored afterwards. Returns {'skipped': why} without a data-rate
+        model (a real vCenter) or with fewer than two datastores.
+        """
+        rates = RateModel()
+        try:
+            before = rates.state()
+        except RatesUnavailable as exc:
+            return {'skipped': 'the vCenter has no data-rate model (%s)'
+                    % exc}
+        names = self._datastore_names()
+        if len(set(names.values())) < 2:
+            return {'skipped': 'the backend has %d datastore(s) (%s); the '
+                    'section needs two (simulator: -ds 2)' % (
+                        len(names), ', '.join(sorted(names.values())))}
+        stock_ds, copy_ds = sorted(set(names.values()))[:2]
+        image_id = self.image(size_mib, DISK_TYPES[0])
+        # The first copy is filled unpaced: oslo.vmware closes an NFC upload
+        # without reading the answer, and the simulator loses what a paced
+        # upload still has in flight, so the copy would lack its last MiBs.
+        rates.state(dict(RATE_PROFILE, upload_mbps=0))
+        try:
+            [(_entry, added)] = self.cache.warm(
+                self.ctx, self.svc, image_id, datastores=[copy_ds])
+            if added != cache_mod.ADDED_FILLED:
+                raise BenchError('warm on %s: %s, not filled'
+                                 % (copy_ds, added))
+            rates.state(RATE_PROFILE)
+            with self._stock_choice(stock_ds):
+                runs = self._two_datastore_runs(rates, names, image_id,
+                                                stock_ds, copy_ds, reps)
+        finally:
+            rates.state({k: before[k] for k in RATE_PROFILE})
+            self.delete_volumes()
+            self.evict(image_id)
+        return {'size_mib': size_mib, 'disk_type': DISK_TYPES[0],
+                'image_bytes': os.path.getsize(
+                    self.files[(size_mib, DISK_TYPES[0])]),
+                'rates': RATE_PROFILE, 'stock_datastore': stock_ds,
+                'copy_datastore': copy_ds, 'runs': runs}
+
+    def _two_datastore_runs(self, rates, names, image_id, stock_ds, copy_ds,
+                            reps):
+        """The measurements of each path, per repetition in this order.
+
+        Stock; a hit where the first copy is (copy_ds); a seeded first hit
+        and the next hit where it is not (stock_ds); after dropping the
+        seeded copy, the previous release's clone from copy_ds to stock_ds.
+        """
+        runs = {path: [] for path in report.TWO_DS_PATHS}
+
+        def create(path, expected_ds):
+            runs[path].append(self._create_on(rates, names, path, image_id,
+                                              expected_ds))
+
+        for rep in range(reps):
+            print('  repetition %d/%d' % (rep + 1, reps), flush=True)
+            create('stock', None)
+            self._expect_copies(image_id, names, {copy_ds}, 'before hit')
+            create('hit', copy_ds)
+            with self._policy(placement='stock'):
+                create('seeded', stock_ds)
+                self._expect_copies(image_id, names, {copy_ds, stock_ds},
+                                    'after seeded')
+                create('next', stock_ds)
+            self.evict(image_id, keys=[
+                e.key for e in self.cache.list_all()
+                if e.image_id == image_id and
+                names.get(e.datastore) == stock_ds])
+            with self._policy(placement='stock', max_copies_per_image=1):
+                create('previous', stock_ds)
+            self._expect_copies(image_id, names, {copy_ds}, 'after previous')
+            self.delete_volumes()
+        return runs
+
+    def _create_on(self, rates, names, path, image_id, expected_ds):
+        """One measured create, plus where its bytes and volume went.
+
+        ``bytes``: what the rate model counted on each path while it ran.
+        """
+        os.sync()
+        before = rates.counters()
+        cached = path != 'stock'
+        drv = self.cache_drv if cached else self.stock_drv
+        m = self.measured_create('hit' if cached else 'stock', drv,
+                                 image_id, 'two datastores, %s' % path)
+        after = rates.counters()
+        m['bytes'] = {k: after[k] - before[k] for k in report.BYTE_COUNTERS}
+        _drv, volume = self.volumes[-1]
+        backing = drv.volumeops.get_backing(volume.name, volume.id)
+        m['datastore'] = names.get(vim_util.get_moref_value(
+            drv.volumeops.get_datastore(backing)))
+        if expected_ds and m['datastore'] != expected_ds:
+            self.errors.append('two datastores, %s: volume on %s, not %s'
+                               % (path, m['datastore'], expected_ds))
+        return m
+
+    def _datastore_names(self):
+        """{moref value: name} of the datastores the cache may use."""
+        stock = self.cache._stock
+        candidates = stock.candidates(vcenter.new_volume(self.ctx, 1))
+        return {vim_util.get_moref_value(ref): props['summary'].name
+                for ref, props in candidates.datastores.items()}
+
+    def _expect_copies(self, image_id, names, expected, when):
+        found = {names.get(e.datastore, e.datastore)
+                 for e in self.cache.list_all()
+                 if e.image_id == image_id and e.ready}
+        if found != expected:
+            raise BenchError('two datastores, %s: copies on %s, expected %s'
+                             % (when, sorted(found), sorted(expected)))
+
+    @contextlib.contextmanager
+    def _policy(self, **changes):
+        policy = self.cache.policy
+        self.cache.policy = dataclasses.replace(policy, **changes)
+        try:
+            yield
+        finally:
+            self.cache.policy = policy
+
+    @contextlib.contextmanager
+    def _stock_choice(self, name):
+        """Make datastore ``name`` the stock selection's choice.
+
+        The simulator's datastores share one file system, so the stock
+        ranking (free space) may flip from one step to the next, and a
+        path would land elsewhere than measured. Only the choice among
+        all candidates is pinned: prefer-cached and warm still choose
+        among the datastores they name.
+        """
+        stock = self.cache._stock
+        place = stock.place
+
+        def pinned(volume, candidates, datastores=None):
+            if datastores is None:
+                datastores = {ref: props for ref, props
+                              in candidates.datastores.items()
+                              if props['summary'].name == name}
+            return place(volume, candidates, datastores)
+
+        stock.place = pinned
+        try:
+            yield
+        finally:
+            stock.place = place
+
     def _fake_template(self, folder, rp, host, summary, _):
         """A ready cache entry of 1 GiB without a disk: cheap to make."""
         image_id = str(uuid.uuid4())
@@ -346,11 +546,15 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--quick', action='store_true',
                         help='smoke run: 1 and 4 MiB, one repetition, '
-                             'N up to 5, 0 and 10 templates')
+                             'N up to 5, 0 and 10 templates, 128 MiB on two '
+                             'datastores')
     parser.add_argument('--sizes', help='image sizes in MiB, comma '
                         'separated (default 64,256,1024; quick: 1,4)')
     parser.add_argument('--reps', type=int,
                         help='repetitions per size (default 5; quick: 1)')
+    parser.add_argument('--two-ds-mib', type=int,
+                        help='image size in MiB of the two-datastores '
+                             'section (default 256; quick: 128)')
     parser.add_argument('--out', default=os.path.join(TOP, 'bench',
                                                       'results'),
                         help='output directory (default bench/results)')
@@ -363,7 +567,10 @@ def parse_args(argv):
             parser.error('--sizes takes integers, e.g. 64,256,1024')
     if args.reps is not None:
         config['reps'] = args.reps
-    if min(config['sizes']) < 1 or config['reps'] < 1:
+    if args.two_ds_mib is not None:
+        config['two_ds_mib'] = args.two_ds_mib
+    if min(config['sizes'] + [config['two_ds_mib']]) < 1 or \
+            config['reps'] < 1:
         parser.error('sizes and repetitions must be at least 1')
     config['mode'] = 'quick' if args.quick else 'full'
     return args, config
@@ -388,6 +595,13 @@ def run(config, errors):
         print('Concurrent requests for one uncached image...', flush=True)
         results['concurrency'] = bench.concurrency(config['ns'],
                                                    config['sizes'][0])
+        print('Two datastores, %d MiB image:' % config['two_ds_mib'],
+              flush=True)
+        results['two_datastores'] = bench.two_datastores(
+            config['two_ds_mib'], config['reps'])
+        if 'skipped' in results['two_datastores']:
+            print('  skipped: %s' % results['two_datastores']['skipped'],
+                  flush=True)
         print('Stats round trips:', flush=True)
         results['stats'] = bench.stats(config['templates'])
     finally:
