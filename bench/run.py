@@ -539,7 +539,7 @@ class Bench(object):
         self.cache.inventory.publish(
             vm, image_id, units.Gi,
             vim_util.get_moref_value(summary.datastore),
-            inv.template_name(image_id))
+            inv.template_name(image_id), None)
 
 
 def parse_args(argv):

@@ -36,7 +36,9 @@ import warnings
 warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
 
 import cinder.tests.unit  # noqa: F401  (eventlet patching, objects)
+from oslo_config import cfg
 from oslo_utils import units
+from oslo_vmware import vim_util
 
 from cinder_vmware_cache.testing import disk_images
 from cinder_vmware_cache.testing import images
@@ -85,6 +87,21 @@ def main():
         return 1
 
 
+def datastore_name(driver, ref):
+    return driver.session.invoke_api(vim_util, 'get_object_property',
+                                     driver.session.vim, ref, 'name')
+
+
+def other_datastore(driver, name):
+    """A datastore the backend may use besides ``name``, or None."""
+    stock = driver.image_cache._stock
+    candidates = stock.candidates(vcenter.new_volume(
+        vcenter.admin_context(), 1))
+    others = sorted(p['summary'].name for p in candidates.datastores.values()
+                    if p['summary'].name != name)
+    return others[0] if others else None
+
+
 def run(log_file):
     driver = vcenter.make_driver('demo', enable_image_cache=True)
     cache = driver._image_cache
@@ -93,39 +110,62 @@ def run(log_file):
     image_id = service.add(disk_images.make_vmdk(scratch, 32 * units.Mi),
                            virtual_size=32 * units.Mi)
     ctx = vcenter.user_context('demo-project')
-    rows, backings = [], []
+    rows, backings, drivers = [], [], [driver]
+
+    def create(drv, label, metadata):
+        volume = vcenter.new_volume(ctx, 1, metadata)
+        before = service.downloads.get(image_id, 0)
+        start = time.monotonic()
+        model_update, _cloned = drv.clone_image(
+            ctx, volume, None, service.show(ctx, image_id), service)
+        seconds = time.monotonic() - start
+        backing = drv.volumeops.get_backing(volume.name, volume.id)
+        backings.append((drv, backing))
+        downloaded = service.downloads.get(image_id, 0) - before
+        result = (model_update or {}).get('metadata', {}).get(
+            'image_cache_result', '-')
+        rows.append((volume.name, label, result, datastore_name(
+            drv, drv.volumeops.get_datastore(backing)), downloaded, seconds))
+
     try:
         for label, metadata in SCENARIO:
-            volume = vcenter.new_volume(ctx, 1, metadata)
-            before = service.downloads.get(image_id, 0)
-            start = time.monotonic()
-            model_update, _cloned = driver.clone_image(
-                ctx, volume, None, service.show(ctx, image_id), service)
-            seconds = time.monotonic() - start
-            backing = driver.volumeops.get_backing(volume.name, volume.id)
-            backings.append(backing)
-            downloaded = service.downloads.get(image_id, 0) - before
-            result = (model_update or {}).get('metadata', {}).get(
-                'image_cache_result', '-')
-            rows.append((volume.name, label, result, downloaded, seconds))
-        entries = cache.entries()
+            create(driver, label, metadata)
+        # A backend of the same name on another datastore (its datastore
+        # regex names only that one): the copy is seeded there, no download.
+        other = other_datastore(driver, rows[1][3])
+        if other:
+            cfg.CONF.set_override('vmware_datastore_regex', '^%s$' % other,
+                                  group='demo')
+            drivers.append(vcenter.make_driver('demo',
+                                               enable_image_cache=True))
+            create(drivers[-1], 'use_image_cache=true, another datastore',
+                   {'use_image_cache': 'true'})
+        entries = cache.list_all()
+        names = {e.datastore: datastore_name(
+            driver, vim_util.get_moref(e.datastore, 'Datastore'))
+            for e in entries}
         stats = driver.get_volume_stats(refresh=True)
     finally:
-        for backing in backings:
+        for drv, backing in backings:
             if backing:
-                driver.volumeops.delete_backing(backing)
+                drv.volumeops.delete_backing(backing)
         cache.purge(expired_only=False)
-        cache.stop()
+        for drv in drivers:
+            drv.image_cache.stop()
         shutil.rmtree(scratch, ignore_errors=True)
         vcenter.stop_coordination()
-    print('%-44s %-36s %-40s %9s %8s' % (
-        'volume', 'request', 'image_cache_result', 'downloads', 'seconds'))
-    for name, label, result, downloaded, seconds in rows:
-        print('%-44s %-36s %-40s %9d %8.2f' % (name, label, result,
-                                               downloaded, seconds))
+    print('%-44s %-40s %-40s %-10s %9s %8s' % (
+        'volume', 'request', 'image_cache_result', 'datastore', 'downloads',
+        'seconds'))
+    for name, label, result, datastore, downloaded, seconds in rows:
+        print('%-44s %-40s %-40s %-10s %9d %8.2f' % (
+            name, label, result, datastore, downloaded, seconds))
     print()
-    print('templates in OpenStack/Project (demo_image_cache)/Volumes: %s' %
-          ', '.join(e.name for e in entries))
+    print('copies in OpenStack/Project (demo_image_cache)/Volumes: %s' %
+          ', '.join('%s on %s' % (e.name, names[e.datastore])
+                    for e in entries))
+    if not other:
+        print('(one datastore only: no copy seeded on another)')
     print('extra_provisioned_capacity_gb reported: %s' %
           stats['extra_provisioned_capacity_gb'])
     print('cleaned up: volumes, templates, image file and lock folder')
