@@ -235,14 +235,19 @@ class ImageTemplateCache(upkeep.Upkeep):
 
         try:
             with locks.held(name, blocking=wait, shared=True):
-                ready = _usable(self.inventory.copies(folder, image_id),
+                known = self._known_local(folder, image_id, adapter, spec,
+                                          candidates, choice, pinned)
+                if known is not None:
+                    use(*known, None)
+                    return known[0], None
+                ready = _usable(self._list_copies(folder, image_id),
                                 adapter)
                 if ready:
                     entry, added = serve_from(ready, exclusive=False)
                     self._after_adding(added, trigger)
                     return entry, added
             with locks.held(name, blocking=wait):
-                copies = self.inventory.copies(folder, image_id)
+                copies = self._list_copies(folder, image_id)
                 ready = _usable(copies, adapter)
                 if ready:
                     entry, added = serve_from(ready, exclusive=True)
@@ -262,6 +267,43 @@ class ImageTemplateCache(upkeep.Upkeep):
             raise
         self._after_adding(added, trigger)
         return entry, added
+
+    def _known_local(self, folder, image_id, adapter, spec, candidates,
+                     choice, pinned):
+        """(copy, target) from what this process knows, or None.
+
+        The copies of the last listing (kept current by this process's own
+        changes) decide the target; the copy on it is re-read, one VM, so
+        that a hit never lists the cache folder, whose size is the cache's.
+        A copy that is gone or changed sends the caller to the listing.
+        """
+        value = vim_util.get_moref_value(folder)
+        known = _usable([e for e in self._entries.values()
+                         if e.image_id == image_id and e.folder == value],
+                        adapter)
+        if not known:
+            return None
+        target = choice if pinned else self._target(spec, candidates, choice,
+                                                    known)
+        for entry in known:
+            if entry.datastore != target.datastore:
+                continue
+            current = self.inventory.reread(entry.ref)
+            if current is not None and _usable([current], adapter):
+                self._entries[current.key] = current
+                return current, target
+            self._entries.pop(entry.key, None)
+        return None
+
+    def _list_copies(self, folder, image_id):
+        """The image's VMs in the folder, as vCenter lists them now."""
+        copies = self.inventory.copies(folder, image_id)
+        value = vim_util.get_moref_value(folder)
+        for key in [k for k, e in self._entries.items()
+                    if e.image_id == image_id and e.folder == value]:
+            del self._entries[key]
+        self._entries.update((e.key, e) for e in copies)
+        return copies
 
     def _fill_name(self, image_id, copies, target, adapter):
         """The name of a new copy filled from Glance.

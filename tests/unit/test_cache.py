@@ -482,3 +482,25 @@ class CopiesTestCase(CacheFixtures):
         self.create()
         self.stock.volumeops.change_backing_profile.assert_called_once_with(
             self.stock.volumeops.clone_backing.return_value, 'gold-id')
+
+    def test_a_known_copy_is_reread_not_listed(self):
+        known = dataclasses.replace(entry(datastore='ds-2'),
+                                    folder='cache-folder')
+        self.cache._refresh([known])
+        self.inventory.reread.return_value = known
+        self.assertEqual(cache.Outcome(True, 'hit'), self.create())
+        self.inventory.reread.assert_called_once_with('vm-1')
+        self.inventory.copies.assert_not_called()
+        self.assertEqual('ds-2', self.cloned_to()[0][4].value)
+
+    def test_a_known_copy_that_is_gone_sends_to_the_listing(self):
+        gone = dataclasses.replace(entry(ref='vm-gone', datastore='ds-2'),
+                                   folder='cache-folder')
+        self.cache._refresh([gone])
+        self.inventory.reread.return_value = None
+        theirs = dataclasses.replace(entry(ref='vm-new', datastore='ds-2'),
+                                     folder='cache-folder')
+        self.inventory.copies.return_value = [theirs]
+        self.assertEqual(cache.Outcome(True, 'hit'), self.create())
+        self.assertEqual('vm-new', self.cloned_to()[0][1])
+        self.assertEqual(['vm-new'], [e.ref for e in self.cache.entries()])
