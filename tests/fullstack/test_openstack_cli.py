@@ -390,11 +390,12 @@ class OpenStackCliTest(common.TestCase):
         alice = self.stack.user('alice', harness.new_project_id())
         image = self.upload_image(alice, 'golden-image')
         warm = self.stack.image_cache_command('warm', image, '-f', 'json')
-        self.assertEqual(('filled', 'ready'),
-                         (warm.json()['result'], warm.json()['state']))
+        self.assertEqual([('filled', 'ready')],
+                         [(c['result'], c['state']) for c in warm.json()])
         self.assertEqual(1, self.stack.glance_downloads(image))
         again = self.stack.image_cache_command('warm', image, '-f', 'json')
-        self.assertEqual('already cached', again.json()['result'])
+        self.assertEqual(['already cached'],
+                         [c['result'] for c in again.json()])
 
         volume = self.create_volume(alice, 'from-warm', image, True)
         self.wait_for_status(alice, [volume], 'available')
