@@ -369,7 +369,7 @@ class ImageTemplateCache(upkeep.Upkeep):
             blocking=self.policy.wait_timeout)
         with lock:
             if not exclusive:
-                for copy in _usable(self.inventory.copies(
+                for copy in _usable(self._list_copies(
                         folder, source.image_id), adapter):
                     if copy.datastore == target.datastore:
                         return copy, None
