@@ -37,6 +37,7 @@ from oslo_utils import units
 from oslo_vmware import vim_util
 
 from cinder_vmware_cache import exceptions
+from cinder_vmware_cache import faults
 from cinder_vmware_cache import inventory as inv
 from cinder_vmware_cache import locks
 from cinder_vmware_cache import notify
@@ -203,7 +204,7 @@ class ImageTemplateCache(upkeep.Upkeep):
     def _touch_if_found(self, entry, target, added):
         # A copy made now carries its last use already.
         if added is None:
-            self.inventory.touch(entry.ref)
+            self.inventory.record_use(entry.ref, entry.name)
 
     def _with_copy(self, context, spec, image_service, meta, candidates,
                    choice, use, trigger, pinned=False):
@@ -211,8 +212,9 @@ class ImageTemplateCache(upkeep.Upkeep):
 
         The copy is one on the target datastore: found, seeded from
         another datastore of the datacenter, or filled from Glance when the
-        datacenter has none. A copy that ``use`` finds unusable is dropped
-        once no other request reads it.
+        datacenter has none. Every lock on the way waits for what is left
+        of one image_cache_wait_timeout. A copy that ``use`` finds broken
+        is dropped in the background once no other request reads it.
 
         :param spec: the volume (or fill volume) to place.
         :param choice: the stock Placement of ``spec``.
@@ -223,18 +225,19 @@ class ImageTemplateCache(upkeep.Upkeep):
         adapter = self._stock.adapter_type(spec, meta)
         folder = self.inventory.folder_for(choice.datacenter)
         name = locks.lock_name(self.backend, image_id)
-        wait = self.policy.wait_timeout
+        deadline = locks.Deadline(self.policy.wait_timeout)
 
         def serve_from(ready, exclusive):
             target = choice if pinned else self._target(
                 spec, candidates, choice, ready)
             entry, added = self._local_copy(context, folder, target, ready,
-                                            adapter, exclusive, trigger)
+                                            adapter, exclusive, trigger,
+                                            deadline)
             use(entry, target, added)
             return entry, added
 
         try:
-            with locks.held(name, blocking=wait, shared=True):
+            with locks.held(name, blocking=deadline.left(), shared=True):
                 known = self._known_local(folder, image_id, adapter, spec,
                                           candidates, choice, pinned)
                 if known is not None:
@@ -246,7 +249,7 @@ class ImageTemplateCache(upkeep.Upkeep):
                     entry, added = serve_from(ready, exclusive=False)
                     self._after_adding(added, trigger)
                     return entry, added
-            with locks.held(name, blocking=wait):
+            with locks.held(name, blocking=deadline.left()):
                 copies = self._list_copies(folder, image_id)
                 ready = _usable(copies, adapter)
                 if ready:
@@ -261,9 +264,10 @@ class ImageTemplateCache(upkeep.Upkeep):
                     use(entry, choice, added)
         except exceptions.TemplateUnusable as exc:
             # Other clones may still read it: wait for them, then drop it so
-            # the next request rebuilds it.
-            self._delete_when_free(exc.entry, upkeep.REASON_UNUSABLE,
-                                   blocking=wait)
+            # the next request rebuilds it; the request falls back meanwhile.
+            self._in_background(
+                'drop', self._delete_when_free, exc.entry,
+                upkeep.REASON_UNUSABLE, blocking=self.policy.wait_timeout)
             raise
         self._after_adding(added, trigger)
         return entry, added
@@ -341,7 +345,7 @@ class ImageTemplateCache(upkeep.Upkeep):
             return choice
 
     def _local_copy(self, context, folder, target, ready, adapter, exclusive,
-                    trigger):
+                    trigger, deadline):
         """The copy to clone from for ``target``: (entry, added).
 
         One on the target datastore when there is one; otherwise one is
@@ -354,10 +358,10 @@ class ImageTemplateCache(upkeep.Upkeep):
         if not self.policy.may_add_copy(ready):
             return ready[0], None
         return self._seed(context, folder, target, ready[0], adapter,
-                          exclusive, trigger)
+                          exclusive, trigger, deadline)
 
     def _seed(self, context, folder, target, source, adapter, exclusive,
-              trigger):
+              trigger, deadline):
         """Copy ``source`` to the target datastore: (entry, added).
 
         One seed per (backend, image, datastore) across hosts; a request
@@ -366,7 +370,7 @@ class ImageTemplateCache(upkeep.Upkeep):
         ds_key = inv.copy_key(target.datastore, source.adapter_type)
         lock = contextlib.nullcontext() if exclusive else locks.held(
             locks.lock_name(self.backend, source.image_id, ds_key),
-            blocking=self.policy.wait_timeout)
+            blocking=deadline.left())
         with lock:
             if not exclusive:
                 for copy in _usable(self._list_copies(
@@ -407,7 +411,17 @@ class ImageTemplateCache(upkeep.Upkeep):
         return entry
 
     def _after_adding(self, added, trigger):
-        if added is not None:
+        """Apply the caps after a copy was added.
+
+        A request's volume exists by now and never waits for the eviction,
+        which runs in the background; a command or the periodic task
+        applies them before it returns.
+        """
+        if added is None or not self.policy.capped:
+            return
+        if trigger == notify.TRIGGER_REQUEST:
+            self._enforce_caps_soon(trigger)
+        else:
             self._enforce_caps(trigger)
 
     def _fill_spec(self, meta, volume=None):
@@ -458,7 +472,7 @@ class ImageTemplateCache(upkeep.Upkeep):
 
     def _clone(self, volume, entry, target):
         vops = self._stock.volumeops
-        self.inventory.touch(entry.ref)
+        self.inventory.record_use(entry.ref, entry.name)
         disk_type = self._stock.disk_type(volume)
         extra_config = dict(self._stock.extra_config(volume),
                             **_CLEARED_MARKERS)
@@ -469,7 +483,11 @@ class ImageTemplateCache(upkeep.Upkeep):
                 host=target.host, resource_pool=target.resource_pool,
                 extra_config=extra_config, folder=target.folder)
         except Exception as exc:
-            raise exceptions.TemplateUnusable(entry, exc)
+            if self._broken(entry, exc):
+                raise exceptions.TemplateUnusable(entry, exc)
+            raise exceptions.ImageCacheError(
+                'cloning %s to datastore %s failed (%s); the copy is kept'
+                % (entry.name, target.summary.name, exc))
         vops.update_backing_disk_uuid(clone, volume['id'])
         # As the stock image path: the volume type's storage profile.
         profile_id = self._stock.storage_profile_id(volume)
@@ -477,6 +495,16 @@ class ImageTemplateCache(upkeep.Upkeep):
             vops.change_backing_profile(clone, profile_id)
         if volume['size'] * units.Gi > entry.size_bytes:
             self._stock.extend(clone, volume['size'], disk_type)
+
+    def _broken(self, entry, exc):
+        """Whether a failed clone shows its source copy broken."""
+        try:
+            current = self.inventory.reread(entry.ref)
+        except Exception:
+            LOG.debug("Could not re-read cache VM %s after a failed clone.",
+                      entry.name, exc_info=True)
+            current = entry
+        return faults.template_broken(exc, current)
 
     def _remove_backing(self, name, backing_uuid):
         try:

@@ -92,7 +92,22 @@ class VMwareVcVmdkCacheDriver(vmdk.VMwareVcVmdkDriver):
                         "vmware_enable_volume_stats is off: the backend "
                         "reports unknown capacity, so the scheduler cannot "
                         "count the image cache (%s).", STATS_KEY)
+        if self._image_cache.policy.enabled:
+            self._check_last_use_field()
         self._image_cache.start()
+
+    def _check_last_use_field(self):
+        # Recording last use is bookkeeping: the cache works without it,
+        # but expiry then counts from a copy's creation.
+        try:
+            self._image_cache.inventory.ensure_last_used_field()
+        except Exception as exc:
+            LOG.warning("The image cache cannot define its last-use custom "
+                        "field (%s): cached copies are used, but expire by "
+                        "their age since creation. Fix: grant the cinder "
+                        "user Global.ManageCustomFields and "
+                        "Global.SetCustomField (README: vCenter "
+                        "privileges).", exc)
 
     def clone_image(self, context, volume, image_location, image_meta,
                     image_service):

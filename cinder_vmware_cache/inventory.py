@@ -130,6 +130,7 @@ class TemplateInventory(object):
         # Datacenter names by cache folder moref value, for the command.
         self.datacenter_names = {}
         self._field_key = None
+        self._use_failures = set()
 
     @property
     def folder_path(self):
@@ -313,6 +314,29 @@ class TemplateInventory(object):
             entity=vm, key=self.ensure_last_used_field(),
             value=when.isoformat(timespec='seconds') + 'Z')
 
+    def record_use(self, vm, name):
+        """touch(), as bookkeeping: a failure is logged, never raised.
+
+        Recording a use needs SetField (Global.SetCustomField), beyond the
+        stock driver's role; without it a copy is still used, and counts
+        its age from its last recorded use (else its creation). The first
+        failure of each kind is a warning, the rest debug.
+
+        :returns: whether the use was recorded.
+        """
+        try:
+            self.touch(vm)
+        except Exception as exc:
+            kind = type(exc).__name__
+            log = LOG.debug if kind in self._use_failures else LOG.warning
+            self._use_failures.add(kind)
+            log("Could not record the last use of cache VM %(name)s "
+                "(%(exc)s); it stays in use. Fix: grant the cinder user "
+                "Global.SetCustomField (README: vCenter privileges).",
+                {'name': name, 'exc': exc})
+            return False
+        return True
+
     def _markers(self, image_id, size_bytes, datastore, adapter_type):
         return {MARKER_BACKEND: self.backend,
                 MARKER_IMAGE: image_id,
@@ -328,11 +352,7 @@ class TemplateInventory(object):
         # first use must not undo it (a copy without one is kept and used).
         self._vops.mark_backing_as_template(vm)
         self.rename(vm, name)
-        try:
-            self.touch(vm)
-        except vexc.VimException:
-            LOG.warning("Could not record the first use of cache VM %s; it "
-                        "counts from its creation.", name, exc_info=True)
+        self.record_use(vm, name)
 
     def publish(self, vm, image_id, size_bytes, datastore, name,
                 adapter_type):

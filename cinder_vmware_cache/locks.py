@@ -28,11 +28,31 @@ one per image ever cached.
 """
 
 import contextlib
+import time
 
 from cinder import coordination
+from oslo_log import log as logging
+import tenacity
 import tooz
 
 from cinder_vmware_cache import exceptions
+
+LOG = logging.getLogger(__name__)
+
+
+class Deadline(object):
+    """A request's total wait, shared by every lock it takes in turn.
+
+    Without it each lock would wait up to image_cache_wait_timeout on its
+    own, and a request behind several would wait a multiple of it.
+    """
+
+    def __init__(self, seconds):
+        self._end = time.monotonic() + seconds
+
+    def left(self):
+        """Seconds still to wait (0: try once)."""
+        return max(0.0, self._end - time.monotonic())
 
 
 def lock_name(backend, image_id, ds_key=None):
@@ -56,16 +76,32 @@ def held(name, blocking=True, shared=False, coordinator=None):
         shared locks, exclusively where it does not.
     :param coordinator: default: cinder's started coordinator.
     :raises CacheWaitTimeout: the lock could not be had in time.
+
+    A number is passed as ``blocking``, never as ``timeout``: tooz's etcd3gw
+    driver reads ``timeout`` as the lease lifetime and its kubernetes driver
+    rejects it. A wait that runs out returns False on the file, redis and
+    zookeeper drivers and raises ``tenacity.RetryError`` on etcd3gw (and
+    memcached, mysql, pgsql): both are a timeout here. A release that fails
+    is logged, never raised into the request: the lock's session or lease
+    frees it.
     """
     lock = (coordinator or coordination.COORDINATOR).get_lock(name)
     try:
-        acquired = lock.acquire(blocking=blocking, shared=shared)
-    except tooz.NotImplemented:
-        acquired = lock.acquire(blocking=blocking)
+        try:
+            acquired = lock.acquire(blocking=blocking, shared=shared)
+        except tooz.NotImplemented:
+            acquired = lock.acquire(blocking=blocking)
+    except tenacity.RetryError:
+        acquired = False
     if not acquired:
         raise exceptions.CacheWaitTimeout(
             'lock %s is held by another request' % name)
     try:
         yield
     finally:
-        lock.release()
+        try:
+            lock.release()
+        except Exception as exc:
+            LOG.warning("Could not release lock %(name)s (%(exc)s); the "
+                        "coordination backend frees it when the lock's "
+                        "session ends.", {'name': name, 'exc': exc})

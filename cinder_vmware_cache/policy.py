@@ -175,6 +175,12 @@ class CachePolicy:
                      total_bytes > self.max_total_gb * units.Gi))
 
     @property
+    def capped(self):
+        """Whether any cap can make an addition evict a copy."""
+        return bool(self.max_count or self.max_total_gb or
+                    self.max_copies_per_image)
+
+    @property
     def prefers_cached(self):
         return self.placement == 'prefer-cached'
 

@@ -20,6 +20,7 @@ periodic task that runs it. The operator command uses it without a stock
 driver.
 """
 
+import threading
 import time
 
 from oslo_config import cfg
@@ -75,6 +76,9 @@ class Upkeep(object):
         self._served = None
         self._loop = None
         self._said = set()
+        self._guard = threading.Lock()
+        self._background = []
+        self._caps_due = self._caps_running = False
 
     def _say_once(self, key, message, *args):
         """Log a warning the first time only: periodic runs repeat it."""
@@ -84,12 +88,64 @@ class Upkeep(object):
         self._said.add(key)
         LOG.warning(message, *args)
 
+    # ---- background work -----------------------------------------------
+    def _in_background(self, what, func, *args, **kwargs):
+        """Run work a request must not wait for; errors are logged.
+
+        A thread: green under cinder's eventlet patching, native in its
+        threading mode.
+        """
+        thread = threading.Thread(target=self._logged,
+                                  args=(what, func) + args, kwargs=kwargs,
+                                  name='image-cache-%s' % what, daemon=True)
+        with self._guard:
+            self._background = [t for t in self._background
+                                if t.is_alive()] + [thread]
+        thread.start()
+
+    def _logged(self, what, func, *args, **kwargs):
+        try:
+            func(*args, **kwargs)
+        except Exception:
+            LOG.warning("Image cache background work (%s) of backend %s "
+                        "failed; the purge task retries.", what,
+                        self.backend, exc_info=True)
+
+    def wait_background(self, timeout=None):
+        """Wait until the background work started so far has ended."""
+        with self._guard:
+            threads = list(self._background)
+        for thread in threads:
+            thread.join(timeout)
+
+    def _enforce_caps_soon(self, trigger):
+        """Apply the caps in the background; one run at a time.
+
+        Additions during a run get one more run after it, so a burst of
+        fills costs two listings, not one per fill.
+        """
+        with self._guard:
+            self._caps_due = True
+            if self._caps_running:
+                return
+            self._caps_running = True
+        self._in_background('caps', self._caps_loop, trigger)
+
+    def _caps_loop(self, trigger):
+        while True:
+            with self._guard:
+                if not self._caps_due:
+                    self._caps_running = False
+                    return
+                self._caps_due = False
+            self._enforce_caps(trigger)
+
     def _enforce_caps(self, trigger):
         # The volume exists by now: a failure here must not fail it.
         try:
             self._refresh(self.inventory.list_entries())
             # Victims in use by clones are waited for (as long as a request
-            # waits for a fill), so the caps hold when this request ends.
+            # waits for a fill), so the caps hold once this has finished.
             self._evict(self.policy.evictions(self._counted()),
                         REASON_OVER_CAP, trigger,
                         blocking=self.policy.wait_timeout)
@@ -140,9 +196,10 @@ class Upkeep(object):
         """
         try:
             self.inventory.delete(entry.ref)
-        except vexc.VimException:
-            LOG.warning("Could not delete cache entry %s; the next purge "
-                        "retries.", entry.name, exc_info=True)
+        except Exception as exc:
+            LOG.warning("Could not delete cache entry %(name)s (%(exc)s); "
+                        "the next purge retries.",
+                        {'name': entry.name, 'exc': exc})
             return False
         self._entries.pop(entry.key, None)
         LOG.info("Deleted cache entry %(name)s of backend %(be)s "
@@ -190,7 +247,13 @@ class Upkeep(object):
         except exceptions.CacheWaitTimeout:
             LOG.debug("Cache entry %s is in use; not deleted now.",
                       entry.name)
-            return False
+        except Exception as exc:
+            # One entry's trouble (a lost connection, an overloaded session,
+            # the coordination backend) must not stop the rest of a purge.
+            LOG.warning("Could not delete cache entry %(name)s (%(exc)s); "
+                        "the next purge retries.",
+                        {'name': entry.name, 'exc': exc})
+        return False
 
     def _used_since_listing(self, entry):
         """Whether an expired entry was used again (or went) since listed."""

@@ -40,6 +40,7 @@ Nothing here imports cinder or glance.
 
 import contextlib
 import dataclasses
+import http.client
 import json
 import os
 import re
@@ -575,7 +576,8 @@ class Stack(object):
         self.check_services()
         try:
             data = self.admin.get('/scheduler-stats/get_pools?detail=True')
-        except (urllib.error.URLError, OSError):
+        except (OSError, http.client.HTTPException, ValueError):
+            # Not answering yet, or an answer cut short while it starts.
             return {}
         return {p['name']: p.get('capabilities', {})
                 for p in data.get('pools', [])}

@@ -95,15 +95,35 @@ class FillFaultsTestCase(harness.ReliabilityTestCase):
                        'fault': 'DuplicateName', 'delay_ms': 200}),
         (STREAM, SMALL, {'method': 'MarkAsTemplate', 'action': 'drop'}),
         (STREAM, SMALL, {'method': 'ImportVApp', 'action': 'drop'}),
-        # streamOptimized: the stock import makes no clone of its own, so
-        # the first CloneVM_Task is the cache's clone from the new template.
-        (STREAM, SMALL, {'method': 'CloneVM_Task', 'action': 'drop'}),
     )
     def test_fill_fault_falls_back(self, disk_type, size, rule):
         image_id = self.add_image(size=size, disk_type=disk_type)
         self.fault(**rule)
         self.first = self.request(image_id)
         self.check_recovery(image_id)
+
+    def test_clone_after_the_fill_loses_its_connection(self):
+        """The fill is published; only the request's clone fails.
+
+        streamOptimized: the stock import makes no clone of its own, so the
+        first CloneVM_Task is the cache's clone from the new template. A
+        lost connection is no evidence against the template: it is kept,
+        and the next request hits.
+        """
+        image_id = self.add_image(disk_type=STREAM)
+        self.fault(method='CloneVM_Task', action='drop')
+        self.first = self.request(image_id)
+        self.assert_volume(*self.first)
+        self.assertEqual(2, self.downloads(image_id))
+        self.cache.wait_background()
+        [template] = self.ready_templates()
+        volumes = [self.first, self.request(image_id)]
+        self.assertEqual(2, self.downloads(image_id))
+        self.assertEqual([template.key],
+                         [t.key for t in self.ready_templates()])
+        self.assert_vcenter_state(volumes, [image_id])
+        self.assert_clones_from_ready_templates()
+        self.assert_clean()
 
     def test_glance_stream_breaks_during_import(self):
         image_id = self.add_image(disk_type=STREAM)

@@ -12,9 +12,11 @@
 
 """Faults while a volume is cloned from a cached template.
 
-Expectation: the volume is still created (through the normal path); the
-template that could not be cloned is dropped, and the next request
-rebuilds it (a new fill), after which requests hit again.
+Expectation: the volume is still created (through the normal path). A
+template shown broken (its files gone) is dropped, and the next request
+rebuilds it (a new fill), after which requests hit again; a failure of the
+clone's target (no space, an invalid spec, a generic file fault) keeps the
+template, and the next request hits.
 """
 
 import eventlet
@@ -31,8 +33,21 @@ class HitFaultsTestCase(harness.ReliabilityTestCase):
         [template] = self.ready_templates()
         return volume, template
 
+    def check_kept_and_hit(self, image_id, template, volumes):
+        """After the failed hit(s): kept, and the next request hits."""
+        self.cache.wait_background()
+        self.assertEqual([template.key],
+                         [t.key for t in self.ready_templates()])
+        downloads = self.downloads(image_id)
+        volumes.append(self.request(image_id))
+        self.assertEqual(downloads, self.downloads(image_id))
+        self.assert_vcenter_state(volumes, [image_id])
+        self.assert_clones_from_ready_templates()
+        self.assert_clean()
+
     def check_dropped_and_rebuilt(self, image_id, template, volumes):
         """After the failed hit(s): dropped now, rebuilt by the next one."""
+        self.cache.wait_background()
         self.assertEqual([], self.entries())
         self.assert_vcenter_state(volumes, [])
         downloads = self.downloads(image_id)
@@ -53,9 +68,9 @@ class HitFaultsTestCase(harness.ReliabilityTestCase):
         second = self.request(image_id)
         # Served by the normal path: a second download.
         self.assertEqual(2, self.downloads(image_id))
-        self.check_dropped_and_rebuilt(image_id, template, [first, second])
+        self.check_kept_and_hit(image_id, template, [first, second])
 
-    def test_clone_task_ends_in_error(self):
+    def test_no_space_on_the_target_keeps_the_template(self):
         image_id = self.add_image()
         first, template = self.cached(image_id)
         base.fault_api('POST', {'method': 'CloneVM_Task',
@@ -63,7 +78,7 @@ class HitFaultsTestCase(harness.ReliabilityTestCase):
                                 'delay_ms': 300, 'count': 1})
         second = self.request(image_id)
         self.assertEqual(2, self.downloads(image_id))
-        self.check_dropped_and_rebuilt(image_id, template, [first, second])
+        self.check_kept_and_hit(image_id, template, [first, second])
 
     def test_clone_fails_while_other_clones_read_the_template(self):
         """One of 5 concurrent clones fails: all 5 volumes are created."""
@@ -81,8 +96,7 @@ class HitFaultsTestCase(harness.ReliabilityTestCase):
         # Four clones and one normal path.
         self.assertEqual(2, self.downloads(image_id))
         base.fault_api('DELETE')
-        self.check_dropped_and_rebuilt(image_id, template,
-                                       [first] + results)
+        self.check_kept_and_hit(image_id, template, [first] + results)
 
     def test_template_files_vanished_from_the_datastore(self):
         """The template's disk is deleted behind the cache's back.

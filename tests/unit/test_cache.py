@@ -13,11 +13,13 @@
 
 import dataclasses
 import datetime
+import threading
 from unittest import mock
 
 from cinder import coordination
 from cinder.image import glance
 from cinder.volume.drivers.vmware import volumeops
+import ddt
 from oslo_utils import units
 from oslo_vmware import exceptions as vexc
 from oslo_vmware import vim_util
@@ -111,6 +113,7 @@ class CacheFixtures(common.TestCase):
                                         dict(META), self.images)
 
 
+@ddt.ddt
 class CacheTestCase(CacheFixtures):
 
     def test_not_requested_is_silent_and_skips_glance(self):
@@ -137,11 +140,15 @@ class CacheTestCase(CacheFixtures):
         self.inventory.copies.return_value = [entry()]
         self.assertEqual(cache.Outcome(True, 'hit'), self.create())
         self.inventory.copies.assert_called_once_with('cache-folder', IMAGE)
-        self.lock.acquire.assert_called_once_with(
-            blocking=self.policy.wait_timeout, shared=True)
+        self.lock.acquire.assert_called_once_with(blocking=mock.ANY,
+                                                  shared=True)
+        waited = self.lock.acquire.call_args.kwargs['blocking']
+        self.assertLessEqual(waited, self.policy.wait_timeout)
+        self.assertGreater(waited, self.policy.wait_timeout - 5)
         self.coordinator.get_lock.assert_called_once_with(
             'image-cache-vmw-%s' % IMAGE)
-        self.inventory.touch.assert_called_once_with('vm-1')
+        self.inventory.record_use.assert_called_once_with('vm-1',
+                                                          entry().name)
         vops = self.stock.volumeops
         expected_extra = {'cinder.volume.id': 'vol-id',
                           'instanceUuid': 'vol-id'}
@@ -192,11 +199,36 @@ class CacheTestCase(CacheFixtures):
                                          self.lock.acquire.call_args_list])
 
     def test_caps_failure_after_fill_keeps_the_volume(self):
+        self.cache.policy = policy.CachePolicy(enabled=True, max_count=1)
         self.inventory.copies.return_value = []
         self.inventory.disk_size.return_value = units.Gi
         self.inventory.list_entries.side_effect = vexc.VimException('down')
         self.assertEqual(cache.Outcome(True, 'filled'), self.create())
+        self.cache.wait_background()
+        self.inventory.list_entries.assert_called_once_with()
         self.stock.volumeops.delete_backing.assert_not_called()
+
+    def test_without_caps_a_fill_lists_nothing_after(self):
+        self.inventory.copies.return_value = []
+        self.inventory.disk_size.return_value = units.Gi
+        self.assertEqual(cache.Outcome(True, 'filled'), self.create())
+        self.cache.wait_background()
+        self.inventory.list_entries.assert_not_called()
+
+    def test_request_never_waits_for_the_eviction(self):
+        self.cache.policy = policy.CachePolicy(enabled=True, max_count=1)
+        self.inventory.copies.return_value = []
+        self.inventory.disk_size.return_value = units.Gi
+        listing = threading.Event()
+        self.addCleanup(listing.set)
+        self.inventory.list_entries.side_effect = lambda *a: (
+            listing.wait(30), [])[1]
+        self.assertEqual(cache.Outcome(True, 'filled'), self.create())
+        # The eviction is still waiting for its listing.
+        self.inventory.delete.assert_not_called()
+        listing.set()
+        self.cache.wait_background()
+        self.inventory.list_entries.assert_called_once_with()
 
     def test_miss_removes_unready_template_first(self):
         broken = entry(ready=False, ref='vm-9')
@@ -227,7 +259,7 @@ class CacheTestCase(CacheFixtures):
         self.stock.volumeops.delete_backing.assert_any_call(
             self.stock.volumeops.get_backing.return_value)
 
-    def test_eviction_after_fill_waits_for_clones(self):
+    def test_eviction_after_fill_waits_for_clones_in_the_background(self):
         self.cache.policy = policy.CachePolicy(enabled=True, max_count=1,
                                                wait_timeout=30)
         old = policy.CacheEntry('old', 'image-old', 'vm-old', True,
@@ -239,21 +271,68 @@ class CacheTestCase(CacheFixtures):
             old, dataclasses.replace(entry(ref='vm-new', size=units.Gi),
                                      last_used=datetime.datetime.now())]
         self.assertEqual(cache.Outcome(True, 'filled'), self.create())
+        self.cache.wait_background()
         self.inventory.delete.assert_called_once_with('vm-old')
         last = self.lock.acquire.call_args
         self.assertFalse(last.kwargs['shared'])
         self.assertGreater(last.kwargs['blocking'], 25)
         self.assertLessEqual(last.kwargs['blocking'], 30)
 
-    def test_clone_failure_drops_template_and_falls_back(self):
+    @ddt.data(vexc.FileNotFoundException('disk gone'),
+              vexc.VimFaultException(['FileNotFound'], 'disk gone'))
+    def test_clone_of_a_broken_template_drops_it_and_falls_back(self, exc):
         self.inventory.copies.return_value = [entry()]
-        self.stock.volumeops.clone_backing.side_effect = (
-            vexc.VimFaultException(['InvalidArgument'], 'bad'))
+        self.inventory.reread.return_value = entry()
+        self.stock.volumeops.clone_backing.side_effect = exc
         self.assertEqual(cache.Outcome(False, 'not used: cache error'),
                          self.create())
+        self.cache.wait_background()
         self.inventory.delete.assert_called_once_with('vm-1')
         self.stock.volumeops.delete_backing.assert_called_once_with(
             self.stock.volumeops.get_backing.return_value)
+
+    def test_clone_of_a_vanished_template_drops_it(self):
+        self.inventory.copies.return_value = [entry()]
+        self.inventory.reread.return_value = None
+        self.stock.volumeops.clone_backing.side_effect = (
+            vexc.ManagedObjectNotFoundException('gone'))
+        self.assertEqual(cache.Outcome(False, 'not used: cache error'),
+                         self.create())
+        self.cache.wait_background()
+        self.inventory.delete.assert_called_once_with('vm-1')
+
+    @ddt.data(vexc.NoDiskSpaceException('datastore full'),
+              vexc.VimFaultException(['InvalidArgument'], 'bad spec'),
+              vexc.ManagedObjectNotFoundException('host gone'),
+              vexc.VimConnectionException('connection lost'))
+    def test_target_side_clone_failure_keeps_the_template(self, exc):
+        self.inventory.copies.return_value = [entry()]
+        self.inventory.reread.return_value = entry()
+        self.stock.volumeops.clone_backing.side_effect = exc
+        self.assertEqual(cache.Outcome(False, 'not used: cache error'),
+                         self.create())
+        self.cache.wait_background()
+        self.inventory.delete.assert_not_called()
+        self.assertEqual([entry()], self.cache.entries())
+        # The partial clone of the request is removed.
+        self.stock.volumeops.delete_backing.assert_called_once_with(
+            self.stock.volumeops.get_backing.return_value)
+
+    def test_template_kept_when_it_cannot_be_reread(self):
+        self.inventory.copies.return_value = [entry()]
+        self.inventory.reread.side_effect = vexc.VimConnectionException('x')
+        self.stock.volumeops.clone_backing.side_effect = (
+            vexc.NoDiskSpaceException('datastore full'))
+        self.create()
+        self.cache.wait_background()
+        self.inventory.delete.assert_not_called()
+
+    def test_failed_last_use_record_still_clones(self):
+        # record_use never raises (inventory's own tests); the hit goes on.
+        self.inventory.copies.return_value = [entry()]
+        self.inventory.record_use.return_value = False
+        self.assertEqual(cache.Outcome(True, 'hit'), self.create())
+        self.inventory.delete.assert_not_called()
 
     def test_lock_timeout_falls_back(self):
         self.lock.acquire.return_value = False
@@ -307,7 +386,8 @@ class CacheTestCase(CacheFixtures):
         self.inventory.copies.return_value = [entry()]
         self.assertEqual([(entry(), None)],
                          self.cache.warm('svc-ctx', self.images, IMAGE))
-        self.inventory.touch.assert_called_once_with('vm-1')
+        self.inventory.record_use.assert_called_once_with('vm-1',
+                                                          entry().name)
         self.stock.import_image.assert_not_called()
         self.notifier.emit.assert_not_called()
 

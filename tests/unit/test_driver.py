@@ -17,6 +17,7 @@ from unittest import mock
 
 from cinder.tests.unit.volume.drivers.vmware import (
     test_vmware_vmdk as upstream)
+from oslo_vmware import exceptions as vexc
 
 from cinder_vmware_cache import cache
 from cinder_vmware_cache import driver
@@ -137,4 +138,16 @@ class CacheDriverTestCase(upstream.VMwareVcVmdkDriverTestCase):
         with self.assertLogs(driver.LOG.logger, 'WARNING') as logs:
             self._driver.check_for_setup_error()
         self.assertIn('vmware_enable_volume_stats', logs.output[0])
+        self._driver._image_cache.start.assert_called_once_with()
+
+    def test_warns_when_the_last_use_field_cannot_be_defined(self):
+        self._driver._image_cache = fake_cache()
+        self._driver._image_cache.policy = policy.CachePolicy(enabled=True)
+        self._config.vmware_enable_volume_stats = True
+        inventory = self._driver._image_cache.inventory = mock.Mock()
+        inventory.ensure_last_used_field.side_effect = (
+            vexc.NoPermissionException('AddCustomFieldDef'))
+        with self.assertLogs(driver.LOG.logger, 'WARNING') as logs:
+            self._driver.check_for_setup_error()
+        self.assertIn('Global.ManageCustomFields', logs.output[0])
         self._driver._image_cache.start.assert_called_once_with()

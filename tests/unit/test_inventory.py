@@ -212,6 +212,23 @@ class InventoryTestCase(common.TestCase):
         self.vops.rename_backing.assert_called_once_with('vm-1', 'image-x')
         self.vops.delete_backing.assert_not_called()
 
+    @ddt.data(vexc.NoPermissionException('SetField'),
+              vexc.VimConnectionException('connection lost'))
+    def test_record_use_failure_is_logged_once_per_kind(self, exc):
+        self.session.invoke_api.side_effect = exc
+        self.inv._field_key = 5
+        with self.assertLogs(inventory.LOG.logger, 'DEBUG') as logs:
+            self.assertFalse(self.inv.record_use('vm-1', 'image-x'))
+            self.assertFalse(self.inv.record_use('vm-2', 'image-y'))
+        levels = [line.split(':')[0] for line in logs.output]
+        self.assertEqual(['WARNING', 'DEBUG'], levels)
+        self.assertIn('Global.SetCustomField', logs.output[0])
+
+    def test_record_use_when_it_works(self):
+        self.inv._field_key = 5
+        self.assertTrue(self.inv.record_use('vm-1', 'image-x'))
+        self.assertEqual('SetField', self.session.invoke_api.call_args[0][1])
+
     def test_copy_names(self):
         key = inventory.copy_key('datastore-1234')
         self.assertRegex(key, '^[0-9a-f]{8}$')

@@ -27,7 +27,9 @@ from unittest import mock
 from cinder import coordination
 import fixtures
 from oslo_config import cfg
+import tenacity
 import tooz
+import tooz.locking
 
 from cinder_vmware_cache import exceptions
 from cinder_vmware_cache import locks
@@ -170,3 +172,62 @@ class SharedFallbackTestCase(common.TestCase):
                           mock.call(blocking=5)],
                          lock.acquire.call_args_list)
         lock.release.assert_called_once_with()
+
+
+class BackendSemanticsTestCase(common.TestCase):
+    """What tooz drivers other than file do at a timeout or release."""
+
+    def held(self, lock, **kwargs):
+        coordinator = mock.create_autospec(coordination.Coordinator,
+                                           instance=True)
+        coordinator.get_lock.return_value = lock
+        return locks.held('n', coordinator=coordinator, **kwargs)
+
+    def lock(self):
+        return mock.create_autospec(tooz.locking.Lock, instance=True)
+
+    def test_retry_error_is_a_timeout(self):
+        # etcd3gw (and memcached, mysql, pgsql) end a timed wait so.
+        lock = self.lock()
+        lock.acquire.side_effect = tenacity.RetryError(None)
+        self.assertRaises(exceptions.CacheWaitTimeout,
+                          self.held(lock, blocking=3).__enter__)
+        lock.acquire.assert_called_once_with(blocking=3, shared=False)
+        lock.release.assert_not_called()
+
+    def test_wait_is_passed_as_blocking_never_as_timeout(self):
+        lock = self.lock()
+        with self.held(lock, blocking=2.5):
+            pass
+        self.assertNotIn('timeout', lock.acquire.call_args.kwargs)
+        self.assertEqual(2.5, lock.acquire.call_args.kwargs['blocking'])
+
+    def test_release_error_is_logged_not_raised(self):
+        lock = self.lock()
+        lock.release.side_effect = tooz.ToozError('lease expired')
+        with self.assertLogs(locks.LOG.logger, 'WARNING') as logs:
+            with self.held(lock, blocking=1):
+                pass
+        self.assertIn('Could not release lock n (lease expired)',
+                      logs.output[0])
+
+    def test_body_error_wins_over_release_error(self):
+        lock = self.lock()
+        lock.release.side_effect = tooz.ToozError('lease expired')
+
+        def body():
+            with self.held(lock, blocking=1):
+                raise ValueError('body failed')
+        with self.assertLogs(locks.LOG.logger, 'WARNING'):
+            self.assertRaises(ValueError, body)
+
+
+class DeadlineTestCase(common.TestCase):
+
+    def test_left_counts_down_to_zero(self):
+        with mock.patch.object(locks.time, 'monotonic', return_value=100.0):
+            deadline = locks.Deadline(30)
+        with mock.patch.object(locks.time, 'monotonic', return_value=110.0):
+            self.assertEqual(20.0, deadline.left())
+        with mock.patch.object(locks.time, 'monotonic', return_value=131.0):
+            self.assertEqual(0.0, deadline.left())

@@ -180,6 +180,11 @@ class LifecycleTestCase(common.TestCase):
         self.assertEqual([old], pol.leftovers(
             [old, young, unknown, entry('ready', created_ago=999)], NOW))
 
+    def test_capped_when_any_cap_is_set(self):
+        self.assertFalse(policy.CachePolicy().capped)
+        for cap in ('max_count', 'max_total_gb', 'max_copies_per_image'):
+            self.assertTrue(policy.CachePolicy(**{cap: 1}).capped, cap)
+
     def test_evictions_by_count_in_lru_order(self):
         pol = policy.CachePolicy(max_count=2)
         a, b, c = entry('a', idle=30), entry('b', idle=10), entry('c', idle=20)

@@ -14,6 +14,7 @@
 
 import dataclasses
 import datetime
+import threading
 from unittest import mock
 
 from oslo_vmware import exceptions as vexc
@@ -62,6 +63,49 @@ class UpkeepTestCase(test_cache.CacheFixtures):
         self.inventory.list_entries.return_value = [a, b]
         self.inventory.delete.side_effect = [vexc.VimException('x'), None]
         self.assertEqual([b], self.cache.purge(expired_only=False))
+
+    def test_purge_survives_any_error_per_entry(self):
+        a, b, c = (entry(ref='vm-a'), entry(ref='vm-b', image_id='b'),
+                   entry(ref='vm-c', image_id='c'))
+        self.inventory.list_entries.return_value = [a, b, c]
+        self.inventory.delete.side_effect = [
+            vexc.VimConnectionException('connection lost'),
+            vexc.VimSessionOverLoadException('too many sessions'), None]
+        self.assertEqual([c], self.cache.purge(expired_only=False))
+
+    def test_purge_survives_lock_errors_per_entry(self):
+        a, b = entry(ref='vm-a'), entry(ref='vm-b', image_id='b')
+        self.inventory.list_entries.return_value = [a, b]
+        self.lock.acquire.side_effect = [RuntimeError('backend down'), True]
+        self.assertEqual([b], self.cache.purge(expired_only=False))
+
+    def test_caps_after_a_request_run_in_the_background_once(self):
+        listed = threading.Event()
+        release = threading.Event()
+
+        def slow_listing(*_args):
+            listed.set()
+            release.wait(10)
+            return []
+        self.inventory.list_entries.side_effect = slow_listing
+        self.cache._enforce_caps_soon(notify.TRIGGER_REQUEST)
+        self.assertTrue(listed.wait(10))
+        # Two more additions while the first run lists: one more run.
+        self.cache._enforce_caps_soon(notify.TRIGGER_REQUEST)
+        self.cache._enforce_caps_soon(notify.TRIGGER_REQUEST)
+        release.set()
+        self.cache.wait_background()
+        self.assertEqual(2, self.inventory.list_entries.call_count)
+        self.cache._enforce_caps_soon(notify.TRIGGER_REQUEST)
+        self.cache.wait_background()
+        self.assertEqual(3, self.inventory.list_entries.call_count)
+
+    def test_background_errors_are_logged(self):
+        with self.assertLogs(upkeep.LOG.logger, 'WARNING') as logs:
+            self.cache._in_background('test', mock.Mock(
+                side_effect=RuntimeError('boom')))
+            self.cache.wait_background()
+        self.assertIn('background work (test)', logs.output[0])
 
     def test_periodic_never_raises_and_stops_when_disabled_and_empty(self):
         self.inventory.discover_folders.side_effect = vexc.VimException('x')

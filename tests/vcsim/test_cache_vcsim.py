@@ -155,7 +155,24 @@ class FillFailureTestCase(base.FaultsTestCase):
                                 'fault': 'FileNotFound', 'count': 1})
         volume, backing = self.create(image_id, {'use_image_cache': 'true'})
         self.assertEqual(volume.name, self.prop(backing, 'name'))
+        self.cache.wait_background()  # the drop waits for other clones
         self.assertEqual([], self.entries())
+        self.assertEqual(2, self.images.downloads[image_id])
+
+    def test_target_side_clone_failure_keeps_template(self):
+        image_id = self.add_image()
+        self.create(image_id, {'use_image_cache': 'true'})
+        [template] = self.entries()
+        base.fault_api('POST', {'method': 'CloneVM_Task',
+                                'action': 'task_error',
+                                'fault': 'NoDiskSpace', 'count': 1})
+        volume, backing = self.create(image_id, {'use_image_cache': 'true'})
+        self.assertEqual(volume.name, self.prop(backing, 'name'))
+        self.assertEqual('not used: cache error', self.result)
+        self.cache.wait_background()
+        self.assertEqual([template.key], [e.key for e in self.entries()])
+        self.create(image_id, {'use_image_cache': 'true'})
+        self.assertEqual('hit', self.result)
         self.assertEqual(2, self.images.downloads[image_id])
 
 

@@ -44,6 +44,7 @@ class LifecycleTestCase(base.FaultsTestCase):
         time.sleep(1.1)  # last use is kept to the second
         self.create(a, ASK)  # a is now used more recently than b
         self.create(c, ASK)
+        self.cache.wait_background()  # the eviction runs after the request
         self.assertEqual(sorted([a, c]), self.cached_ids())
 
     def test_size_cap(self):
@@ -53,6 +54,7 @@ class LifecycleTestCase(base.FaultsTestCase):
         self.create(a, ASK)
         time.sleep(1.1)
         self.create(b, ASK)
+        self.cache.wait_background()
         self.assertEqual([b], self.cached_ids())
 
     def test_purge_spares_template_while_clone_runs(self):
