@@ -38,6 +38,10 @@ TWO_DS_LABELS = {
     'previous': 'previous release: one copy, cloned across datastores',
 }
 BYTE_COUNTERS = ('upload_bytes', 'xds_copy_bytes', 'local_copy_bytes')
+# The concurrent-hits section: N hits against N bare clones.
+HITS_BARE_MAX = 1.3
+ROUND_TRIPS_PER_HIT_MAX = 6
+HITS_ROUND_TRIPS_N = 1
 
 
 # ---- header ------------------------------------------------------------
@@ -90,11 +94,11 @@ def header(config, vcenter_about, top):
         ('vCenter', '%s at %s' % (vcenter_about, endpoint)),
         ('project', 'cinder_vmware_cache, commit %s' % (commit or '?')),
         ('run', '%s: sizes %s MiB, repetitions %d, N %s, templates %s, '
-         'two datastores %d MiB' % (
+         'two datastores %d MiB, concurrent hits N %s' % (
              config['mode'], ','.join(map(str, config['sizes'])),
              config['reps'], ','.join(map(str, config['ns'])),
              ','.join(map(str, config['templates'])),
-             config['two_ds_mib'])),
+             config['two_ds_mib'], ','.join(map(str, config['hit_ns'])))),
     ]
 
 
@@ -134,6 +138,22 @@ def summarize_two_ds(section):
             'datastores': sorted({m['datastore'] for m in runs})}
     for row in out.values():
         row['stock_ratio'] = _ratio(out['stock']['time'], row['time'])
+    return out
+
+
+def summarize_hits(section):
+    """Per N: hits and bare clones' wall times, ratio, calls per request."""
+    out = []
+    for row in section['rows']:
+        n, hits, bare = row['n'], row['hits'], row['bare']
+        out.append({
+            'n': n, 'hits_s': hits['seconds'], 'bare_s': bare['seconds'],
+            'ratio': _ratio(hits['seconds'], bare['seconds']),
+            'calls_per_hit': hits['calls'] / n,
+            'calls_per_bare': bare['calls'] / n,
+            'slowest_hit_s': max(hits['latencies'] or [0]),
+            'slowest_bare_s': max(bare['latencies'] or [0]),
+            'failed': hits['failed'] + bare['failed']})
     return out
 
 
@@ -237,6 +257,24 @@ def _concurrency_table(rows):
                  [(r['n'], _s(r['seconds']), _s(r['max_request_s']),
                    r['downloads'], r['ok'], r['failed'], r['calls'])
                   for r in rows])
+
+
+def _hits_title(section):
+    return ('Concurrent hits of one cached %d MiB %s image against as many '
+            'bare clones of its template (one process; data-rate model: %s)'
+            % (section['size_mib'], section['disk_type'],
+               section['rate_model']))
+
+
+def _hits_table(section):
+    return table(('N', 'hits wall s', 'bare wall s', 'hits/bare',
+                  'round trips per hit', 'round trips per bare clone',
+                  'slowest hit s', 'slowest bare s', 'failed'),
+                 [(r['n'], _s(r['hits_s']), _s(r['bare_s']), _x(r['ratio']),
+                   '%g' % r['calls_per_hit'], '%g' % r['calls_per_bare'],
+                   _s(r['slowest_hit_s']), _s(r['slowest_bare_s']),
+                   r['failed'])
+                  for r in summarize_hits(section)])
 
 
 def _stats_table(rows):
@@ -343,10 +381,40 @@ def two_ds_targets(section):
     ]
 
 
+def hits_targets(section):
+    """[(status, text)] for the concurrent-hits targets.
+
+    hits/bare per N (a failed request misses it whatever the times), and
+    the round trips of one hit at N = 1.
+    """
+    out = []
+    summary = summarize_hits(section)
+    for r in summary:
+        failed = ', %d request(s) failed' % r['failed'] if r['failed'] else ''
+        out.append((_status(r['ratio'] <= HITS_BARE_MAX and not r['failed']),
+                    'concurrent hits N=%d: hits/bare <= %g: %s (hits %s s, '
+                    'bare %s s%s)' % (r['n'], HITS_BARE_MAX, _x(r['ratio']),
+                                      _s(r['hits_s']), _s(r['bare_s']),
+                                      failed)))
+    one = [r for r in summary if r['n'] == HITS_ROUND_TRIPS_N]
+    text = 'round trips per hit <= %d' % ROUND_TRIPS_PER_HIT_MAX
+    if one:
+        out.append((_status(one[0]['calls_per_hit'] <=
+                            ROUND_TRIPS_PER_HIT_MAX),
+                    '%s: %g (N=%d, %d MiB image; a bare clone: %g)' % (
+                        text, one[0]['calls_per_hit'], HITS_ROUND_TRIPS_N,
+                        section['size_mib'], one[0]['calls_per_bare'])))
+    else:
+        out.append(('n/a', '%s: N=%d not measured'
+                    % (text, HITS_ROUND_TRIPS_N)))
+    return out
+
+
 def all_targets(results):
     """[(status, text)] for every target of the run."""
     return targets(summarize(results['create']), results['concurrency'],
-                   results['stats']) + two_ds_targets(
+                   results['stats']) + hits_targets(
+                       results['concurrent_hits']) + two_ds_targets(
                        results['two_datastores'])
 
 
@@ -390,6 +458,68 @@ def two_ds_notes(section):
             '(the first copy was filled unpaced, so it is whole).' % (
                 short, section['image_bytes'], _s(short / (
                     section['rates']['upload_mbps'] * 1048576.0))))
+    return out
+
+
+def _per_request(methods, n):
+    return ', '.join('%s %g' % (name, count / n)
+                     for name, count in sorted(methods.items()))
+
+
+def _ms(seconds, calls):
+    return '%.0f' % (1000.0 * seconds / calls) if calls else '-'
+
+
+def _mean(values):
+    return statistics.mean(values) if values else float('nan')
+
+
+def hits_notes(section):
+    """Measured facts behind the concurrent-hits targets."""
+    out = []
+    rows = {r['n']: r for r in section['rows']}
+    summary = summarize_hits(section)
+    base = summary[0]
+    for r in summary:
+        row = rows[r['n']]
+        if r['ratio'] <= HITS_BARE_MAX and not r['failed']:
+            continue
+        hits, bare = row['hits'], row['bare']
+        text = (
+            'concurrent hits N=%d: hits %s s (one hit: mean %s s, slowest '
+            '%s s; %d round trips in all, %s ms of wall time each), bare '
+            'clones %s s (one clone: mean %s s, slowest %s s; %d round '
+            'trips in all, %s ms each).' % (
+                r['n'], _s(r['hits_s']), _s(_mean(hits['latencies'])),
+                _s(r['slowest_hit_s']), hits['calls'],
+                _ms(r['hits_s'], hits['calls']), _s(r['bare_s']),
+                _s(_mean(bare['latencies'])), _s(r['slowest_bare_s']),
+                bare['calls'], _ms(r['bare_s'], bare['calls'])))
+        if r['n'] != base['n']:
+            text += (' Wall time relative to N=%d: hits %s, bare clones %s '
+                     '(%s would be fully serialised).' % (
+                         base['n'], _x(_ratio(r['hits_s'], base['hits_s'])),
+                         _x(_ratio(r['bare_s'], base['bare_s'])),
+                         _x(r['n'] / base['n'])))
+        out.append(text)
+    one = rows.get(HITS_ROUND_TRIPS_N)
+    if one and one['hits']['calls'] > ROUND_TRIPS_PER_HIT_MAX:
+        out.append('round trips per hit (N=%d): %d; by method, per hit: %s. '
+                   'A bare clone: %s.' % (
+                       HITS_ROUND_TRIPS_N, one['hits']['calls'],
+                       _per_request(one['hits']['methods'],
+                                    HITS_ROUND_TRIPS_N),
+                       _per_request(one['bare']['methods'],
+                                    HITS_ROUND_TRIPS_N)))
+    moved = [(r['n'], kind, r[kind]['bytes']) for r in section['rows']
+             for kind in ('hits', 'bare') if 'bytes' in r[kind]]
+    if moved:
+        out.append('concurrent hits, MiB the simulator copied (local / '
+                   'cross-datastore): %s.' % '; '.join(
+                       'N=%d %s %s / %s' % (
+                           n, kind, _mib(b['local_copy_bytes']),
+                           _mib(b['xds_copy_bytes']))
+                       for n, kind, b in moved))
     return out
 
 
@@ -475,6 +605,8 @@ def render(results):
     parts += ['Concurrent requests for one uncached %d MiB streamOptimized '
               'image' % results['config']['sizes'][0],
               _concurrency_table(results['concurrency']), '',
+              _hits_title(results['concurrent_hits']),
+              _hits_table(results['concurrent_hits']), '',
               'Round trips of one stats refresh (get_volume_stats)',
               _stats_table(results['stats']), '']
     two_ds = results['two_datastores']
@@ -483,8 +615,9 @@ def render(results):
         parts += [_two_ds_table(two_ds)]
     parts += ['', 'Targets']
     parts += ['  [%s] %s' % t for t in all_targets(results)]
-    facts = results['facts'] + notes(summary, results['concurrency'],
-                                     results['stats']) + two_ds_notes(two_ds)
+    facts = (results['facts'] +
+             notes(summary, results['concurrency'], results['stats']) +
+             hits_notes(results['concurrent_hits']) + two_ds_notes(two_ds))
     parts += ['', 'Notes']
     parts += ['  - %s' % f for f in facts + [
         'Round trips are counted in this process (oslo.vmware transport): '
@@ -507,8 +640,8 @@ def plot(results, path):
     summary = summarize(results['create'])
     two_ds = results['two_datastores']
     two_ds_row = 'skipped' not in two_ds
-    figure, axes = pyplot.subplots(2 + two_ds_row, 2,
-                                   figsize=(12, 4.5 * (2 + two_ds_row)))
+    figure, axes = pyplot.subplots(3 + two_ds_row, 2,
+                                   figsize=(12, 4.5 * (3 + two_ds_row)))
     for ax, disk_type in zip(axes[0], ('streamOptimized', 'preallocated')):
         rows = [r for r in summary if r['disk_type'] == disk_type]
         width = 0.2
@@ -544,12 +677,41 @@ def plot(results, path):
     ax.set_ylabel('SOAP round trips')
     ax.set_title('one stats refresh')
     ax.legend()
+    _plot_hits(axes[2], results['concurrent_hits'])
     if two_ds_row:
-        _plot_two_ds(axes[2], two_ds)
+        _plot_two_ds(axes[3], two_ds)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     pyplot.close(figure)
     return None
+
+
+def _plot_hits(axes, section):
+    summary = summarize_hits(section)
+    ns = [r['n'] for r in summary]
+    ax = axes[0]
+    ax.plot(ns, [r['hits_s'] for r in summary], 'o-', label='hits')
+    ax.plot(ns, [r['bare_s'] for r in summary], 's--', label='bare clones')
+    for r in summary:
+        ax.annotate(_x(r['ratio']), (r['n'], r['hits_s']))
+    ax.set_xticks(ns)
+    ax.set_xlabel('concurrent requests (N)')
+    ax.set_ylabel('wall time (s); labels: hits/bare')
+    ax.set_title('N hits of one cached %d MiB image' % section['size_mib'])
+    ax.legend()
+    ax = axes[1]
+    ax.plot(ns, [r['calls_per_hit'] for r in summary], 'o-', label='hit')
+    ax.plot(ns, [r['calls_per_bare'] for r in summary], 's--',
+            label='bare clone')
+    ax.axhline(ROUND_TRIPS_PER_HIT_MAX, color='gray', linestyle=':',
+               label='target per hit')
+    ax.set_xticks(ns)
+    ax.set_ylim(0, 2 + max([r['calls_per_hit'] for r in summary] +
+                           [ROUND_TRIPS_PER_HIT_MAX]))
+    ax.set_xlabel('concurrent requests (N)')
+    ax.set_ylabel('SOAP round trips per request')
+    ax.set_title('round trips per hit and per bare clone')
+    ax.legend()
 
 
 def _plot_two_ds(axes, section):

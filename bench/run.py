@@ -61,10 +61,13 @@ from cinder_vmware_cache.testing import vcenter
 ENV = ('VCENTER_HOST', 'VCENTER_PORT', 'VCENTER_WSDL')
 PROFILES = {
     'full': {'sizes': [64, 256, 1024], 'reps': 5, 'ns': [1, 5, 20],
-             'templates': [0, 10, 100, 1000], 'two_ds_mib': 256},
+             'templates': [0, 10, 100, 1000], 'two_ds_mib': 256,
+             'hit_ns': [1, 8, 20]},
     'quick': {'sizes': [1, 4], 'reps': 1, 'ns': [1, 5],
-              'templates': [0, 10], 'two_ds_mib': 128},
+              'templates': [0, 10], 'two_ds_mib': 128, 'hit_ns': [1, 8, 20]},
 }
+# The concurrent-hits section's image, in MiB (streamOptimized).
+HITS_MIB = 1
 # The two-datastores section's data-rate model: the 2-core profile of
 # doc/simulator.md, in MiB/s (0: no cap, local copies at disk speed).
 RATE_PROFILE = {'upload_mbps': 16, 'xds_copy_mbps': 60, 'local_copy_mbps': 0}
@@ -336,14 +339,130 @@ class Bench(object):
             self.evict(image_id)
         return rows
 
-    def _one_request(self, image_id, volume):
+    def concurrent_hits(self, ns, size_mib):
+        """N concurrent hits of one cached image against N bare clones.
+
+        The image is cached first by one request (not measured). Per N, N
+        hits (our ``clone_image``) run at once, and N bare ``CloneVM_Task``
+        of the same template, as the floor does them; the order of the two
+        alternates from one N to the next. The simulator's data-rate model
+        is off (all rates 0) while the section runs, and the rates in place
+        before are restored afterwards; a vCenter without the model runs as
+        it is.
+        """
+        rates = RateModel()
+        try:
+            before = rates.state()
+        except RatesUnavailable as exc:
+            rates = None
+            model = 'none: %s' % exc
+        else:
+            model = 'off while measuring, then restored to %s' % (
+                ', '.join('%s %g' % (k, before[k]) for k in RATE_PROFILE))
+        image_id = self.image(size_mib, DISK_TYPES[0])
+        rows = []
+        try:
+            if rates is not None:
+                rates.state({k: 0 for k in RATE_PROFILE})
+            warm = self._one_request(image_id,
+                                     self.new_volume(self.cache_drv, True))
+            if isinstance(warm, str):
+                raise BenchError('concurrent hits: the request that caches '
+                                 'the image failed: %s' % warm)
+            entry = self.template(image_id)
+            for i, n in enumerate(ns):
+                print('  N=%d' % n, flush=True)
+                row = {'n': n}
+                for kind in (('hits', 'bare'), ('bare', 'hits'))[i % 2]:
+                    os.sync()
+                    before_bytes = rates.counters() if rates else None
+                    if kind == 'hits':
+                        row[kind] = self._concurrent_hits(image_id, n)
+                    else:
+                        row[kind] = self._concurrent_bare(entry, n)
+                    if rates is not None:
+                        after = rates.counters()
+                        row[kind]['bytes'] = {
+                            k: after[k] - before_bytes[k]
+                            for k in report.BYTE_COUNTERS}
+                rows.append(row)
+                self.delete_volumes()
+        finally:
+            if rates is not None:
+                rates.state({k: before[k] for k in RATE_PROFILE})
+            self.delete_volumes()
+            self.evict(image_id)
+        return {'size_mib': size_mib, 'disk_type': DISK_TYPES[0],
+                'rate_model': model, 'rows': rows}
+
+    def _concurrent_hits(self, image_id, n):
+        volumes = [self.new_volume(self.cache_drv, True) for _ in range(n)]
+        downloads = self.svc.downloads.get(image_id, 0)
+        pool = eventlet.GreenPool(n)
+        with self.probe.measure(phases=False) as m:
+            outcomes = list(pool.imap(functools.partial(
+                self._one_request, image_id, check=False), volumes))
+        downloads = self.svc.downloads.get(image_id, 0) - downloads
+        if downloads:
+            self.errors.append('concurrent hits N=%d: %d download(s) of a '
+                               'cached image' % (n, downloads))
+        outcomes = [o if isinstance(o, str) or
+                    self.cache_drv.volumeops.get_backing(v.name, v.id)
+                    else 'no backing after create'
+                    for v, o in zip(volumes, outcomes)]
+        return self._concurrent_row('hits', n, m, outcomes)
+
+    def _concurrent_bare(self, entry, n):
+        placements = []
+        for _ in range(n):
+            volume = vcenter.new_volume(self.ctx, 1)
+            placements.append((volume,) +
+                              tuple(self.cache_drv._select_ds_for_volume(
+                                  volume)))
+        pool = eventlet.GreenPool(n)
+        with self.probe.measure(phases=False) as m:
+            outcomes = list(pool.imap(functools.partial(
+                self._one_clone, entry), placements))
+        return self._concurrent_row('bare clones', n, m, outcomes)
+
+    def _one_clone(self, entry, placement):
+        """Seconds of one bare clone of the template (as the floor)."""
+        volume, host, rp, folder, summary = placement
+        start = time.monotonic()
+        try:
+            self.clones.append(self.cache_drv.volumeops.clone_backing(
+                'bench-bare-%s' % volume.id, entry.ref, None,
+                volumeops.FULL_CLONE_TYPE, summary.datastore, host=host,
+                resource_pool=rp, folder=folder))
+        except Exception as exc:
+            LOG.exception('concurrent bare clone failed')
+            return '%s: %s' % (type(exc).__name__, exc)
+        return time.monotonic() - start
+
+    def _concurrent_row(self, what, n, m, outcomes):
+        failed = [o for o in outcomes if isinstance(o, str)]
+        for message in sorted(set(failed)):
+            self.errors.append('concurrent hits N=%d, %s: %s'
+                               % (n, what, message))
+        latencies = sorted(o for o in outcomes if not isinstance(o, str))
+        return {'seconds': m.seconds, 'calls': m.calls,
+                'soap_seconds': m.soap_seconds, 'methods': dict(m.methods),
+                'ok': len(latencies), 'failed': len(failed),
+                'latencies': latencies}
+
+    def _one_request(self, image_id, volume, check=True):
+        """Seconds of one create, or what went wrong.
+
+        check=False leaves the look-up of the new backing to the caller, so
+        that its round trip is not counted as part of the request.
+        """
         start = time.monotonic()
         try:
             self.cache_drv.clone_image(
                 self.ctx, volume, None, self.svc.show(self.ctx, image_id),
                 self.svc)
-            if self.cache_drv.volumeops.get_backing(volume.name,
-                                                    volume.id) is None:
+            if check and self.cache_drv.volumeops.get_backing(
+                    volume.name, volume.id) is None:
                 return 'no backing after create'
         except Exception as exc:
             LOG.exception('concurrent create failed')
@@ -547,7 +666,8 @@ def parse_args(argv):
     parser.add_argument('--quick', action='store_true',
                         help='smoke run: 1 and 4 MiB, one repetition, '
                              'N up to 5, 0 and 10 templates, 128 MiB on two '
-                             'datastores')
+                             'datastores (concurrent hits: N = 1, 8, 20 as '
+                             'in a full run)')
     parser.add_argument('--sizes', help='image sizes in MiB, comma '
                         'separated (default 64,256,1024; quick: 1,4)')
     parser.add_argument('--reps', type=int,
@@ -595,6 +715,10 @@ def run(config, errors):
         print('Concurrent requests for one uncached image...', flush=True)
         results['concurrency'] = bench.concurrency(config['ns'],
                                                    config['sizes'][0])
+        print('Concurrent hits of one cached %d MiB image against bare '
+              'clones:' % HITS_MIB, flush=True)
+        results['concurrent_hits'] = bench.concurrent_hits(config['hit_ns'],
+                                                           HITS_MIB)
         print('Two datastores, %d MiB image:' % config['two_ds_mib'],
               flush=True)
         results['two_datastores'] = bench.two_datastores(
