@@ -401,6 +401,8 @@ class ImageTemplateCache(upkeep.Upkeep):
     def _remember(self, image_id, name, vm, size, datastore, folder,
                   adapter):
         """The entry of a copy just published, kept for the stats."""
+        # The new VM took space the snapshot does not know of.
+        self._stock.snapshot.clear()
         now = timeutils.utcnow()
         entry = pol.CacheEntry(image_id=image_id, name=name, ref=vm,
                                ready=True, size_bytes=size,
@@ -470,9 +472,40 @@ class ImageTemplateCache(upkeep.Upkeep):
                               vim_util.get_moref_value(target.folder),
                               adapter)
 
+    def _record_use(self, entry):
+        """Note a use of a copy; record it in vCenter when due.
+
+        As relatime: the recorded last use (``entry``'s, as vCenter has it)
+        is rewritten only when older than policy.use_record_seconds, in the
+        background, once at a time per copy; so a burst of hits costs no
+        SetField each, and a request never waits for one.
+        """
+        now = timeutils.utcnow()
+        self._uses[entry.key] = now
+        if entry.last_used is not None and (
+                now - entry.last_used).total_seconds() < (
+                self.policy.use_record_seconds):
+            return
+        with self._guard:
+            if entry.key in self._recording:
+                return
+            self._recording.add(entry.key)
+        self._in_background('last use', self._write_use, entry, now)
+
+    def _write_use(self, entry, when):
+        try:
+            if self.inventory.record_use(entry.ref, entry.name):
+                known = self._entries.get(entry.key)
+                if known is not None:
+                    self._entries[entry.key] = dataclasses.replace(
+                        known, last_used=when)
+        finally:
+            with self._guard:
+                self._recording.discard(entry.key)
+
     def _clone(self, volume, entry, target):
         vops = self._stock.volumeops
-        self.inventory.record_use(entry.ref, entry.name)
+        self._record_use(entry)
         disk_type = self._stock.disk_type(volume)
         extra_config = dict(self._stock.extra_config(volume),
                             **_CLEARED_MARKERS)
@@ -483,11 +516,14 @@ class ImageTemplateCache(upkeep.Upkeep):
                 host=target.host, resource_pool=target.resource_pool,
                 extra_config=extra_config, folder=target.folder)
         except Exception as exc:
+            # The datastore may be fuller than the snapshot says.
+            self._stock.snapshot.clear()
             if self._broken(entry, exc):
                 raise exceptions.TemplateUnusable(entry, exc)
             raise exceptions.ImageCacheError(
                 'cloning %s to datastore %s failed (%s); the copy is kept'
                 % (entry.name, target.summary.name, exc))
+        self._stock.took_space(target, volume['size'] * units.Gi)
         vops.update_backing_disk_uuid(clone, volume['id'])
         # As the stock image path: the volume type's storage profile.
         profile_id = self._stock.storage_profile_id(volume)

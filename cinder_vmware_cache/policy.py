@@ -25,6 +25,7 @@ from oslo_utils import units
 from cinder_vmware_cache import exceptions
 
 _VMDK = 'vmdk'
+_USE_RECORD_MAX_SECONDS = 60
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,6 +174,15 @@ class CachePolicy:
         return bool((self.max_count and count > self.max_count) or
                     (self.max_total_gb and
                      total_bytes > self.max_total_gb * units.Gi))
+
+    @property
+    def use_record_seconds(self):
+        """How far a copy's recorded last use may lag (as relatime).
+
+        A tenth of the age, at most a minute: expiry by another host is at
+        most that early, and a burst of hits records one use, not one each.
+        """
+        return min(_USE_RECORD_MAX_SECONDS, self.age_seconds / 10.0)
 
     @property
     def capped(self):

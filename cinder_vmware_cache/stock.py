@@ -24,13 +24,17 @@ takes the normal path, as after any failed fill); ``cinder.monkey_patch``
 exists from cinder 29 on. ``_create_session`` and the constructor of
 ``VMwareVolumeOps`` (``open_volumeops``) are the same in all four, and so
 are the ``DatastoreSelector`` methods ``_get_datastores``,
-``_filter_datastores`` and ``_select_best_datastore``.
+``_filter_datastores``, ``_select_best_datastore``,
+``_get_host_properties`` and ``_get_resource_pool``.
 """
+
+import copy
 
 from oslo_utils import units
 from oslo_vmware import vim_util
 
 from cinder_vmware_cache import placement
+from cinder_vmware_cache import snapshot
 
 
 def _vmdk_exceptions():
@@ -48,6 +52,8 @@ class StockDriver(object):
 
     def __init__(self, driver):
         self._driver = driver
+        self.snapshot = snapshot.Snapshot()
+        self._snapshot_sel = None
         # Placements pinned per volume id for the stock import (see
         # import_image); every other volume keeps the stock selection.
         self._pinned = {}
@@ -60,6 +66,28 @@ class StockDriver(object):
             return stock_select(volume, host, create_params)
 
         driver._select_ds_for_volume = select_ds_for_volume
+
+    @property
+    def _selector(self):
+        """A copy of the stock selector that reads through the snapshot.
+
+        The driver's own selector, which the stock paths use, reads afresh.
+        Made on first use: the stock ``do_setup`` makes the original.
+        """
+        if self._snapshot_sel is None:
+            self._snapshot_sel = self._snapshot_selector(self._driver.ds_sel)
+        return self._snapshot_sel
+
+    def _snapshot_selector(self, stock_selector):
+        selector = copy.copy(stock_selector)
+        memoize = self.snapshot.memoize
+        by_ref = vim_util.get_moref_value
+        selector._get_datastores = memoize(selector._get_datastores)
+        selector._get_host_properties = memoize(
+            selector._get_host_properties, key=by_ref)
+        selector._get_resource_pool = memoize(selector._get_resource_pool,
+                                              key=by_ref)
+        return selector
 
     @property
     def volumeops(self):
@@ -84,7 +112,7 @@ class StockDriver(object):
         can choose among them with the same rules.
         """
         driver = self._driver
-        selector = driver.ds_sel
+        selector = self._selector
         profile = driver._get_storage_profile(volume)
         hosts = self._hosts()
         datastores = selector._filter_datastores(
@@ -112,7 +140,7 @@ class StockDriver(object):
         :raises NoValidDatastoreException: none has a usable host.
         """
         driver = self._driver
-        best = driver.ds_sel._select_best_datastore(
+        best = self._selector._select_best_datastore(
             candidates.datastores if datastores is None else datastores,
             valid_host_refs=candidates.hosts)
         if not best:
@@ -123,6 +151,15 @@ class StockDriver(object):
             host, resource_pool,
             driver._get_volume_group_folder(datacenter, volume['project_id']),
             summary, datacenter)
+
+    def took_space(self, target, size_bytes):
+        """A clone of ``size_bytes`` went to ``target``'s datastore.
+
+        Its summary is the snapshot's: later requests see the space gone
+        before the snapshot is read again.
+        """
+        summary = target.summary
+        summary.freeSpace = max(0, summary.freeSpace - size_bytes)
 
     def disk_type(self, volume):
         """The volume type's disk type (thin, thick, eagerZeroedThick)."""

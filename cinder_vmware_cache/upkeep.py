@@ -20,6 +20,7 @@ periodic task that runs it. The operator command uses it without a stock
 driver.
 """
 
+import dataclasses
 import threading
 import time
 
@@ -79,6 +80,10 @@ class Upkeep(object):
         self._guard = threading.Lock()
         self._background = []
         self._caps_due = self._caps_running = False
+        # Uses this process made that vCenter may not have recorded yet
+        # (policy.use_record_seconds), by entry key.
+        self._uses = {}
+        self._recording = set()
 
     def _say_once(self, key, message, *args):
         """Log a warning the first time only: periodic runs repeat it."""
@@ -146,7 +151,7 @@ class Upkeep(object):
             self._refresh(self.inventory.list_entries())
             # Victims in use by clones are waited for (as long as a request
             # waits for a fill), so the caps hold once this has finished.
-            self._evict(self.policy.evictions(self._counted()),
+            self._evict(self.policy.evictions(self._known(self._counted())),
                         REASON_OVER_CAP, trigger,
                         blocking=self.policy.wait_timeout)
         except Exception:
@@ -157,6 +162,23 @@ class Upkeep(object):
     # ---- accounting ----------------------------------------------------
     def _refresh(self, entries):
         self._entries = {e.key: e for e in entries}
+        self._uses = {k: v for k, v in self._uses.items()
+                      if k in self._entries}
+
+    def _known(self, entries):
+        """The entries with the last uses this process knows of.
+
+        Those vCenter records lag by up to policy.use_record_seconds; this
+        process's own evictions and expiry count its uses exactly.
+        """
+        known = []
+        for entry in entries:
+            used = self._uses.get(entry.key)
+            if used is not None and (entry.last_used is None or
+                                     used > entry.last_used):
+                entry = dataclasses.replace(entry, last_used=used)
+            known.append(entry)
+        return known
 
     def entries(self):
         """The entries of the last listing, kept current by our changes."""
@@ -259,7 +281,7 @@ class Upkeep(object):
         """Whether an expired entry was used again (or went) since listed."""
         current = self.inventory.reread(entry.ref)
         return current is None or not self.policy.is_expired(
-            current, timeutils.utcnow())
+            self._known([current])[0], timeutils.utcnow())
 
     def _evict(self, victims, reason, trigger, blocking=False):
         """Delete victims; a number ``blocking`` bounds the total wait."""
@@ -297,7 +319,7 @@ class Upkeep(object):
         if not expired_only:
             return self._evict(entries, REASON_OPERATOR, trigger)
         now = timeutils.utcnow()
-        deleted = [e for e in self.policy.expired(entries, now)
+        deleted = [e for e in self.policy.expired(self._known(entries), now)
                    if self._delete_when_free(
                        e, REASON_EXPIRED, trigger,
                        keep_if=self._used_since_listing)]
@@ -305,8 +327,9 @@ class Upkeep(object):
                                REASON_LEFTOVER, trigger)
         deleted += self._evict(self._images_deleted(self.entries()),
                                REASON_IMAGE_DELETED, trigger)
-        deleted += self._evict(self.policy.evictions(self._counted()),
-                               REASON_OVER_CAP, trigger)
+        deleted += self._evict(
+            self.policy.evictions(self._known(self._counted())),
+            REASON_OVER_CAP, trigger)
         self._check_warm_overflow()
         return deleted
 

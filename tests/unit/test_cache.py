@@ -33,6 +33,7 @@ from cinder_vmware_cache import locks
 from cinder_vmware_cache import notify
 from cinder_vmware_cache import placement
 from cinder_vmware_cache import policy
+from cinder_vmware_cache import snapshot
 from cinder_vmware_cache import stock
 from cinder_vmware_cache import upkeep
 from tests import common
@@ -74,6 +75,8 @@ class CacheFixtures(common.TestCase):
         self.stock = mock.create_autospec(stock.StockDriver, instance=True)
         self.stock.volumeops = mock.create_autospec(
             volumeops.VMwareVolumeOps, instance=True)
+        self.stock.snapshot = mock.create_autospec(snapshot.Snapshot,
+                                                   instance=True)
         self.placement = placement.Placement(
             'host', 'rp', 'vol-folder', summary('ds-1', 'DS1'), 'dc')
         self.candidates = placement.Candidates({}, None)
@@ -147,6 +150,8 @@ class CacheTestCase(CacheFixtures):
         self.assertGreater(waited, self.policy.wait_timeout - 5)
         self.coordinator.get_lock.assert_called_once_with(
             'image-cache-vmw-%s' % IMAGE)
+        # Never recorded before: recorded now, after the request.
+        self.cache.wait_background()
         self.inventory.record_use.assert_called_once_with('vm-1',
                                                           entry().name)
         vops = self.stock.volumeops
@@ -313,7 +318,8 @@ class CacheTestCase(CacheFixtures):
                          self.create())
         self.cache.wait_background()
         self.inventory.delete.assert_not_called()
-        self.assertEqual([entry()], self.cache.entries())
+        self.assertEqual([entry().key],
+                         [e.key for e in self.cache.entries()])
         # The partial clone of the request is removed.
         self.stock.volumeops.delete_backing.assert_called_once_with(
             self.stock.volumeops.get_backing.return_value)
@@ -326,6 +332,40 @@ class CacheTestCase(CacheFixtures):
         self.create()
         self.cache.wait_background()
         self.inventory.delete.assert_not_called()
+
+    def test_recent_recorded_use_is_not_rewritten(self):
+        recent = dataclasses.replace(
+            entry(), last_used=datetime.datetime.utcnow() -
+            datetime.timedelta(seconds=5))
+        self.inventory.copies.return_value = [recent]
+        self.assertEqual(cache.Outcome(True, 'hit'), self.create())
+        self.cache.wait_background()
+        self.inventory.record_use.assert_not_called()
+        # This process counts the use all the same.
+        [known] = self.cache._known([recent])
+        self.assertGreater(known.last_used, recent.last_used)
+
+    def test_old_recorded_use_is_rewritten_once_at_a_time(self):
+        old = dataclasses.replace(
+            entry(), last_used=datetime.datetime.utcnow() -
+            datetime.timedelta(seconds=self.policy.use_record_seconds + 1))
+        writing, release = threading.Event(), threading.Event()
+
+        def slow_write(*_args):
+            writing.set()
+            release.wait(10)
+            return True
+        self.inventory.record_use.side_effect = slow_write
+        self.cache._record_use(old)
+        self.assertTrue(writing.wait(10))
+        self.cache._record_use(old)
+        self.cache._record_use(old)
+        release.set()
+        self.cache.wait_background()
+        self.inventory.record_use.assert_called_once_with('vm-1', old.name)
+        self.cache._record_use(old)
+        self.cache.wait_background()
+        self.assertEqual(2, self.inventory.record_use.call_count)
 
     def test_failed_last_use_record_still_clones(self):
         # record_use never raises (inventory's own tests); the hit goes on.

@@ -180,6 +180,11 @@ class LifecycleTestCase(common.TestCase):
         self.assertEqual([old], pol.leftovers(
             [old, young, unknown, entry('ready', created_ago=999)], NOW))
 
+    def test_use_record_lag_is_a_tenth_of_the_age_at_most_a_minute(self):
+        self.assertEqual(60, policy.CachePolicy().use_record_seconds)
+        self.assertEqual(4, policy.CachePolicy(
+            age_seconds=40).use_record_seconds)
+
     def test_capped_when_any_cap_is_set(self):
         self.assertFalse(policy.CachePolicy().capped)
         for cap in ('max_count', 'max_total_gb', 'max_copies_per_image'):

@@ -149,6 +149,59 @@ class StockDriverTestCase(common.TestCase):
         self.assertIs(self.driver.volumeops, self.stock.volumeops)
 
 
+class SnapshotSelectorTestCase(common.TestCase):
+    """The cache's selector reads through a snapshot; the driver's not."""
+
+    def setUp(self):
+        super().setUp()
+        self.reads = {name: self.useFixture(fixtures.MockPatchObject(
+            datastore.DatastoreSelector, name, autospec=True)).mock
+            for name in ('_get_datastores', '_get_host_properties',
+                         '_get_resource_pool')}
+        self.reads['_get_datastores'].return_value = {}
+        self.driver = mock.create_autospec(vmdk.VMwareVcVmdkDriver,
+                                           instance=True)
+        self.driver.ds_sel = datastore.DatastoreSelector(
+            mock.Mock(), mock.Mock(), 10)
+        self.driver._clusters = None
+        self.driver._get_storage_profile.return_value = None
+        self.stock = stock.StockDriver(self.driver)
+
+    def test_a_burst_reads_the_datastores_once(self):
+        for _ in range(3):
+            self.stock.candidates({'size': 1})
+        self.assertEqual(1, self.reads['_get_datastores'].call_count)
+        # The stock path's own selection still reads afresh.
+        self.driver.ds_sel._get_datastores()
+        self.assertEqual(2, self.reads['_get_datastores'].call_count)
+
+    def test_a_cleared_snapshot_reads_again(self):
+        self.stock.candidates({'size': 1})
+        self.stock.snapshot.clear()
+        self.stock.candidates({'size': 1})
+        self.assertEqual(2, self.reads['_get_datastores'].call_count)
+
+    def test_hosts_and_resource_pools_once_per_object(self):
+        selector = self.stock._selector
+        host_1, host_2 = (vim_util.get_moref('host-%d' % i, 'HostSystem')
+                          for i in (1, 2))
+        for host in (host_1, host_2, host_1):
+            selector._get_host_properties(host)
+        self.assertEqual(2, self.reads['_get_host_properties'].call_count)
+        cluster = vim_util.get_moref('domain-c1', 'ClusterComputeResource')
+        selector._get_resource_pool(cluster)
+        selector._get_resource_pool(cluster)
+        self.assertEqual(1, self.reads['_get_resource_pool'].call_count)
+
+    def test_a_clone_takes_space_from_the_snapshot(self):
+        summary = mock.Mock(freeSpace=10 * units.Gi)
+        target = placement.Placement('h', 'rp', 'f', summary, 'dc')
+        self.stock.took_space(target, 3 * units.Gi)
+        self.assertEqual(7 * units.Gi, summary.freeSpace)
+        self.stock.took_space(target, 30 * units.Gi)
+        self.assertEqual(0, summary.freeSpace)
+
+
 class OpenVolumeopsTestCase(common.TestCase):
     """A session and volumeops as do_setup builds them, and nothing else."""
 

@@ -64,6 +64,30 @@ class UpkeepTestCase(test_cache.CacheFixtures):
         self.inventory.delete.side_effect = [vexc.VimException('x'), None]
         self.assertEqual([b], self.cache.purge(expired_only=False))
 
+    def test_caps_count_uses_vcenter_has_not_recorded_yet(self):
+        now = datetime.datetime.utcnow()
+        a = dataclasses.replace(entry(ref='vm-a', image_id='a'),
+                                last_used=now - datetime.timedelta(hours=2))
+        b = dataclasses.replace(entry(ref='vm-b', image_id='b'),
+                                last_used=now - datetime.timedelta(hours=1))
+        self.inventory.list_entries.return_value = [a, b]
+        self.cache.policy = policy.CachePolicy(enabled=True, max_count=1)
+        # a was used a moment ago; vCenter still says two hours.
+        self.cache._uses[a.key] = now
+        self.cache._enforce_caps(notify.TRIGGER_REQUEST)
+        self.inventory.delete.assert_called_once_with('vm-b')
+
+    def test_expiry_counts_uses_vcenter_has_not_recorded_yet(self):
+        now = datetime.datetime.utcnow()
+        old = dataclasses.replace(entry(), last_used=now - datetime.timedelta(
+            seconds=100))
+        self.inventory.list_entries.return_value = [old]
+        self.inventory.reread.return_value = old
+        self.cache.policy = policy.CachePolicy(enabled=True, age_seconds=60)
+        self.cache._uses[old.key] = now
+        self.assertEqual([], self.cache.purge())
+        self.inventory.delete.assert_not_called()
+
     def test_purge_survives_any_error_per_entry(self):
         a, b, c = (entry(ref='vm-a'), entry(ref='vm-b', image_id='b'),
                    entry(ref='vm-c', image_id='c'))
