@@ -3,7 +3,7 @@
 # simulator, full stack, pep8), or the tox arguments given, e.g.
 #   tools/test.sh -e reliability      tools/test.sh -e bench -- --quick
 # Each env installs the Debian packages it needs (as root): the simulator's
-# build packages, RabbitMQ for the full stack, redis, qemu-img.
+# build packages, RabbitMQ for the full stack, redis, etcd, qemu-img.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 bash "$top/tools/need-debs.sh" git

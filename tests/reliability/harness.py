@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from unittest import mock
+import urllib.request
 
 import eventlet
 from eventlet import tpool
@@ -133,44 +134,71 @@ def is_cache_name(name):
 
 
 # ---- local services ---------------------------------------------------------
-class RedisServer(object):
-    """A private redis-server (Debian package) on loopback, no persistence."""
+class _LoopbackServer(object):
+    """A private server from a Debian package, on loopback, on free ports.
+
+    Its files (data, log) live in a temporary directory removed by stop().
+    Subclasses say how to run it and how to tell that it answers.
+    """
+
+    #: The executable and the Debian package that ships it.
+    program = None
+    package = None
 
     def __init__(self):
-        self.binary = shutil.which('redis-server')
+        self.binary = shutil.which(self.program)
         self.port = None
         self.proc = None
         self.dir = None
 
     @property
     def url(self):
-        return 'redis://127.0.0.1:%d' % self.port
+        raise NotImplementedError
+
+    def _command(self):
+        raise NotImplementedError
+
+    def _answers(self):
+        raise NotImplementedError
 
     def start(self, timeout=15):
-        self.dir = tempfile.mkdtemp(prefix='cvc-redis-')
+        if not self.binary:
+            raise RuntimeError(
+                '%s is not installed; fix: run tools/test.sh as root, or '
+                'apt-get install %s' % (self.program, self.package))
+        self.dir = tempfile.mkdtemp(prefix='cvc-%s-' % self.program)
         self.port = common.free_port()
-        self.log = open(os.path.join(self.dir, 'redis.log'), 'wb')
+        self.log_path = os.path.join(self.dir, '%s.log' % self.program)
+        self.log = open(self.log_path, 'wb')
         self.proc = subprocess.Popen(
-            [self.binary, '--port', str(self.port), '--bind', '127.0.0.1',
-             '--save', '', '--appendonly', 'no', '--dir', self.dir,
-             '--daemonize', 'no'],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            self._command(), env=self._env(), cwd=self.dir,
+            stdin=subprocess.DEVNULL, stdout=self.log,
+            stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 break
             try:
-                with socket.create_connection(('127.0.0.1', self.port),
-                                              timeout=1) as sock:
-                    sock.sendall(b'PING\r\n')
-                    if sock.recv(64).startswith(b'+PONG'):
-                        return
+                if self._answers():
+                    return
             except OSError:
                 pass
             time.sleep(0.1)
+        log = self.log_tail()
         self.stop()
-        raise RuntimeError('redis-server did not start on port %s' %
-                           self.port)
+        raise RuntimeError('%s did not start on port %s; its log:\n%s' %
+                           (self.program, self.port, log))
+
+    def _env(self):
+        return None
+
+    def log_tail(self, lines=30):
+        try:
+            with open(self.log_path, 'rb') as log:
+                text = log.read().decode('utf-8', 'replace')
+        except OSError:
+            return ''
+        return '\n'.join(text.splitlines()[-lines:])
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
@@ -185,6 +213,77 @@ class RedisServer(object):
             self.log.close()
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
+
+
+class RedisServer(_LoopbackServer):
+    """A private redis-server (Debian package) on loopback, no persistence."""
+
+    program = package = 'redis-server'
+
+    @property
+    def url(self):
+        return 'redis://127.0.0.1:%d' % self.port
+
+    def _command(self):
+        return [self.binary, '--port', str(self.port), '--bind', '127.0.0.1',
+                '--save', '', '--appendonly', 'no', '--dir', self.dir,
+                '--daemonize', 'no']
+
+    def _answers(self):
+        with socket.create_connection(('127.0.0.1', self.port),
+                                      timeout=1) as sock:
+            sock.sendall(b'PING\r\n')
+            return sock.recv(64).startswith(b'+PONG')
+
+
+class EtcdServer(_LoopbackServer):
+    """A private one-member etcd (Debian package etcd-server) on loopback.
+
+    Client and peer URLs on free ports, data in the temporary directory.
+    Used through tooz's etcd3gw driver, i.e. etcd's HTTP/JSON gateway; the
+    URL names the gateway's API version, /v3 since etcd 3.4 (etcd3gw
+    would otherwise ask the server's version first).
+    """
+
+    program = 'etcd'
+    package = 'etcd-server'
+
+    def __init__(self):
+        super().__init__()
+        self.peer_port = None
+
+    @property
+    def url(self):
+        return 'etcd3+http://127.0.0.1:%d?api_version=v3' % self.port
+
+    def _command(self):
+        # The client port is taken by start(); the peer port must differ.
+        while True:
+            self.peer_port = common.free_port()
+            if self.peer_port != self.port:
+                break
+        client = 'http://127.0.0.1:%d' % self.port
+        peer = 'http://127.0.0.1:%d' % self.peer_port
+        return [self.binary, '--name', 'cvc',
+                '--data-dir', os.path.join(self.dir, 'data'),
+                '--listen-client-urls', client,
+                '--advertise-client-urls', client,
+                '--listen-peer-urls', peer,
+                '--initial-advertise-peer-urls', peer,
+                '--initial-cluster', 'cvc=%s' % peer,
+                '--initial-cluster-state', 'new',
+                '--initial-cluster-token', 'cvc-%d' % self.port,
+                '--logger', 'zap', '--log-outputs', 'stderr']
+
+    def _env(self):
+        # ETCD_* variables would configure it too: only the flags count.
+        return {key: value for key, value in os.environ.items()
+                if not key.startswith('ETCD_')}
+
+    def _answers(self):
+        url = 'http://127.0.0.1:%d/health' % self.port
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return json.load(response).get('health') == 'true'
 
 
 # ---- cinder-volume processes ------------------------------------------------

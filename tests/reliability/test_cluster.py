@@ -13,13 +13,12 @@
 """Two cinder-volume processes of one backend (an active-active cluster).
 
 Both processes (tests/reliability/worker.py) drive the same backend and
-share a real tooz backend: a redis-server from the Debian package, started
-here on loopback with no persistence. They serve the same image from one
-file and report their downloads; this process sums them and inspects
-vCenter.
+share a real tooz backend, started here on loopback on free ports with no
+persistence: a redis-server, and an etcd (tooz's etcd3gw driver), both from
+the Debian packages. Every test runs once per backend. The processes serve
+the same image from one file and report their downloads; this process sums
+them and inspects vCenter.
 """
-
-import shutil
 
 from oslo_vmware import vim_util
 
@@ -29,20 +28,21 @@ from tests.vcsim import base
 PER_PROCESS = 10
 
 
-class TwoProcessesTestCase(harness.ReliabilityTestCase):
+class TwoProcessesTests(object):
+    """The tests; a subclass per tooz backend names its lock server."""
+
+    #: A harness server class (start, stop, url) of the tooz backend.
+    lock_server_class = None
 
     @classmethod
     def setUpClass(cls):
-        if not shutil.which('redis-server'):
-            raise RuntimeError(
-                'redis-server is not installed; fix: run tools/test.sh as '
-                'root, or apt-get install redis-server')
-        super().setUpClass()
-        cls.redis = harness.RedisServer()
+        cls.lock_server = cls.lock_server_class()
+        # Before the simulator's fixtures: a missing server fails at once.
+        cls.lock_server.start()
         try:
-            cls.redis.start()
+            super().setUpClass()
         except Exception:
-            super().tearDownClass()
+            cls.lock_server.stop()
             raise
 
     @classmethod
@@ -50,12 +50,12 @@ class TwoProcessesTestCase(harness.ReliabilityTestCase):
         try:
             super().tearDownClass()
         finally:
-            cls.redis.stop()
+            cls.lock_server.stop()
 
     def worker(self, image_id):
         worker = harness.Worker({
             'mode': 'create', 'backend': self.backend,
-            'lock_url': self.redis.url,
+            'lock_url': self.lock_server.url,
             'images': [{'id': image_id, 'path': self.image_paths[image_id],
                         'disk_type': 'preallocated',
                         'size': harness.IMAGE_BYTES}],
@@ -101,6 +101,16 @@ class TwoProcessesTestCase(harness.ReliabilityTestCase):
             volumes.append((_Volume(record), backing))
         self.assert_vcenter_state(volumes, [image_id])
         self.assert_clean()
+
+
+class RedisTwoProcessesTestCase(TwoProcessesTests,
+                                harness.ReliabilityTestCase):
+    lock_server_class = harness.RedisServer
+
+
+class EtcdTwoProcessesTestCase(TwoProcessesTests,
+                               harness.ReliabilityTestCase):
+    lock_server_class = harness.EtcdServer
 
 
 class _Volume(object):
