@@ -28,7 +28,6 @@ import dataclasses
 import time
 import uuid
 
-from cinder.volume.drivers.vmware import volumeops as vops_mod
 from cinder.volume import volume_types
 from oslo_log import log as logging
 from oslo_utils import excutils
@@ -277,9 +276,10 @@ class ImageTemplateCache(upkeep.Upkeep):
         """(copy, target) from what this process knows, or None.
 
         The copies of the last listing (kept current by this process's own
-        changes) decide the target; the copy on it is re-read, one VM, so
-        that a hit never lists the cache folder, whose size is the cache's.
-        A copy that is gone or changed sends the caller to the listing.
+        changes) decide the target, so that a hit never lists the cache
+        folder, whose size is the cache's. The copy on it is used as known
+        when seen within policy.known_copy_seconds, else re-read (one VM);
+        one that is gone or changed sends the caller to the listing.
         """
         value = vim_util.get_moref_value(folder)
         known = _usable([e for e in self._entries.values()
@@ -292,21 +292,22 @@ class ImageTemplateCache(upkeep.Upkeep):
         for entry in known:
             if entry.datastore != target.datastore:
                 continue
+            if self._seen_within(entry, self.policy.known_copy_seconds):
+                return entry, target
             current = self.inventory.reread(entry.ref)
             if current is not None and _usable([current], adapter):
-                self._entries[current.key] = current
+                self._know([current])
                 return current, target
-            self._entries.pop(entry.key, None)
+            self._forget([entry.key])
         return None
 
     def _list_copies(self, folder, image_id):
         """The image's VMs in the folder, as vCenter lists them now."""
         copies = self.inventory.copies(folder, image_id)
         value = vim_util.get_moref_value(folder)
-        for key in [k for k, e in self._entries.items()
-                    if e.image_id == image_id and e.folder == value]:
-            del self._entries[key]
-        self._entries.update((e.key, e) for e in copies)
+        self._forget([k for k, e in self._entries.items()
+                      if e.image_id == image_id and e.folder == value])
+        self._know(copies)
         return copies
 
     def _fill_name(self, image_id, copies, target, adapter):
@@ -409,7 +410,7 @@ class ImageTemplateCache(upkeep.Upkeep):
                                datastore=datastore, created_at=now,
                                last_used=now, folder=folder,
                                adapter_type=adapter)
-        self._entries[entry.key] = entry
+        self._know([entry])
         return entry
 
     def _after_adding(self, added, trigger):
@@ -510,11 +511,8 @@ class ImageTemplateCache(upkeep.Upkeep):
         extra_config = dict(self._stock.extra_config(volume),
                             **_CLEARED_MARKERS)
         try:
-            clone = vops.clone_backing(
-                volume['name'], entry.ref, None, vops_mod.FULL_CLONE_TYPE,
-                target.summary.datastore, disk_type=disk_type,
-                host=target.host, resource_pool=target.resource_pool,
-                extra_config=extra_config, folder=target.folder)
+            clone = self._stock.clone_template(
+                volume['name'], entry.ref, target, disk_type, extra_config)
         except Exception as exc:
             # The datastore may be fuller than the snapshot says.
             self._stock.snapshot.clear()

@@ -83,6 +83,9 @@ class CachePolicy:
     placement: str = 'prefer-cached'
     placement_max_utilization: int = 80
     max_copies_per_image: int = 0
+    # Not options: how long a copy seen in vCenter is used without reading
+    # it again (a hit that then finds it gone falls back).
+    known_copy_seconds: float = 30.0
 
     _FIELDS = {
         'enabled': 'enable_image_cache',

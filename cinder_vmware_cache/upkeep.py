@@ -74,6 +74,8 @@ class Upkeep(object):
         self._notifier = notifier or notify.Notifier(self.backend,
                                                      cfg.CONF.host)
         self._entries = {}
+        # When each entry was last seen in vCenter (time.monotonic()).
+        self._seen = {}
         self._served = None
         self._loop = None
         self._said = set()
@@ -161,9 +163,26 @@ class Upkeep(object):
 
     # ---- accounting ----------------------------------------------------
     def _refresh(self, entries):
-        self._entries = {e.key: e for e in entries}
+        self._entries, self._seen = {}, {}
+        self._know(entries)
         self._uses = {k: v for k, v in self._uses.items()
                       if k in self._entries}
+
+    def _know(self, entries):
+        """Take entries as vCenter has them now."""
+        now = time.monotonic()
+        for entry in entries:
+            self._entries[entry.key] = entry
+            self._seen[entry.key] = now
+
+    def _forget(self, keys):
+        for key in keys:
+            self._entries.pop(key, None)
+            self._seen.pop(key, None)
+
+    def _seen_within(self, entry, seconds):
+        seen = self._seen.get(entry.key)
+        return seen is not None and time.monotonic() - seen < seconds
 
     def _known(self, entries):
         """The entries with the last uses this process knows of.
@@ -223,7 +242,7 @@ class Upkeep(object):
                         "the next purge retries.",
                         {'name': entry.name, 'exc': exc})
             return False
-        self._entries.pop(entry.key, None)
+        self._forget([entry.key])
         LOG.info("Deleted cache entry %(name)s of backend %(be)s "
                  "(%(why)s).", {'name': entry.name, 'be': self.backend,
                                 'why': reason})
@@ -248,7 +267,7 @@ class Upkeep(object):
                         deleted.image_id, deleted.name, exc_info=True)
             return
         if successor is not None:
-            self._entries[successor.key] = successor
+            self._know([successor])
 
     def _delete_when_free(self, entry, reason, trigger=notify.TRIGGER_REQUEST,
                           blocking=False, keep_if=None):

@@ -137,7 +137,7 @@ class CacheTestCase(CacheFixtures):
         self.images.show.side_effect = RuntimeError('image not found')
         self.assertRaises(RuntimeError, self.create)
         self.images.show.assert_called_once_with('ctx', IMAGE)
-        self.stock.volumeops.clone_backing.assert_not_called()
+        self.stock.clone_template.assert_not_called()
 
     def test_hit_clones_with_volume_identity(self):
         self.inventory.copies.return_value = [entry()]
@@ -158,13 +158,10 @@ class CacheTestCase(CacheFixtures):
         expected_extra = {'cinder.volume.id': 'vol-id',
                           'instanceUuid': 'vol-id'}
         expected_extra.update({k: '' for k in inventory.MARKERS})
-        vops.clone_backing.assert_called_once_with(
-            'volume-vol-id', 'vm-1', None, 'full',
-            self.placement.summary.datastore,
-            disk_type=self.stock.disk_type.return_value,
-            host='host', resource_pool='rp', extra_config=expected_extra,
-            folder='vol-folder')
-        clone = vops.clone_backing.return_value
+        self.stock.clone_template.assert_called_once_with(
+            'volume-vol-id', 'vm-1', self.placement,
+            self.stock.disk_type.return_value, expected_extra)
+        clone = self.stock.clone_template.return_value
         vops.update_backing_disk_uuid.assert_called_once_with(clone, 'vol-id')
         self.stock.extend.assert_called_once_with(
             clone, 5, self.stock.disk_type.return_value)
@@ -196,9 +193,9 @@ class CacheTestCase(CacheFixtures):
         self.assertEqual(
             dataclasses.replace(self.placement, folder='cache-folder'),
             self.stock.import_image.call_args[0][4])
-        self.stock.volumeops.clone_backing.assert_called_once()
+        self.stock.clone_template.assert_called_once()
         self.assertEqual(backing,
-                         self.stock.volumeops.clone_backing.call_args[0][1])
+                         self.stock.clone_template.call_args[0][1])
         # Shared first, then exclusive for the fill.
         self.assertEqual([True, False], [c.kwargs['shared'] for c in
                                          self.lock.acquire.call_args_list])
@@ -251,7 +248,7 @@ class CacheTestCase(CacheFixtures):
         vops = self.stock.volumeops
         # The partial template and any backing of the volume are removed.
         self.assertEqual(2, vops.delete_backing.call_count)
-        vops.clone_backing.assert_not_called()
+        self.stock.clone_template.assert_not_called()
 
     def test_empty_import_is_never_published(self):
         # A refused upload leaves a VM whose disk holds no data.
@@ -260,7 +257,7 @@ class CacheTestCase(CacheFixtures):
         self.assertEqual(cache.Outcome(False, 'not used: cache error'),
                          self.create())
         self.inventory.publish.assert_not_called()
-        self.stock.volumeops.clone_backing.assert_not_called()
+        self.stock.clone_template.assert_not_called()
         self.stock.volumeops.delete_backing.assert_any_call(
             self.stock.volumeops.get_backing.return_value)
 
@@ -288,7 +285,7 @@ class CacheTestCase(CacheFixtures):
     def test_clone_of_a_broken_template_drops_it_and_falls_back(self, exc):
         self.inventory.copies.return_value = [entry()]
         self.inventory.reread.return_value = entry()
-        self.stock.volumeops.clone_backing.side_effect = exc
+        self.stock.clone_template.side_effect = exc
         self.assertEqual(cache.Outcome(False, 'not used: cache error'),
                          self.create())
         self.cache.wait_background()
@@ -299,7 +296,7 @@ class CacheTestCase(CacheFixtures):
     def test_clone_of_a_vanished_template_drops_it(self):
         self.inventory.copies.return_value = [entry()]
         self.inventory.reread.return_value = None
-        self.stock.volumeops.clone_backing.side_effect = (
+        self.stock.clone_template.side_effect = (
             vexc.ManagedObjectNotFoundException('gone'))
         self.assertEqual(cache.Outcome(False, 'not used: cache error'),
                          self.create())
@@ -313,7 +310,7 @@ class CacheTestCase(CacheFixtures):
     def test_target_side_clone_failure_keeps_the_template(self, exc):
         self.inventory.copies.return_value = [entry()]
         self.inventory.reread.return_value = entry()
-        self.stock.volumeops.clone_backing.side_effect = exc
+        self.stock.clone_template.side_effect = exc
         self.assertEqual(cache.Outcome(False, 'not used: cache error'),
                          self.create())
         self.cache.wait_background()
@@ -327,7 +324,7 @@ class CacheTestCase(CacheFixtures):
     def test_template_kept_when_it_cannot_be_reread(self):
         self.inventory.copies.return_value = [entry()]
         self.inventory.reread.side_effect = vexc.VimConnectionException('x')
-        self.stock.volumeops.clone_backing.side_effect = (
+        self.stock.clone_template.side_effect = (
             vexc.NoDiskSpaceException('datastore full'))
         self.create()
         self.cache.wait_background()
@@ -416,7 +413,7 @@ class CacheTestCase(CacheFixtures):
         fill = self.stock.import_image.call_args[0][1]
         self.assertIsNone(fill['volume_type_id'])
         self.assertEqual(placed['size'], fill['size'])
-        self.stock.volumeops.clone_backing.assert_not_called()
+        self.stock.clone_template.assert_not_called()
         self.assertFalse(self.lock.acquire.call_args.kwargs['shared'])
         self.notifier.emit.assert_called_once_with(
             notify.MISS, filled, 'svc-ctx', mock.ANY,
@@ -492,14 +489,18 @@ class CopiesTestCase(CacheFixtures):
         self.inventory.list_entries.return_value = []
 
     def cloned_to(self):
-        return self.stock.volumeops.clone_backing.call_args
+        return self.stock.clone_template.call_args
+
+    def cloned_ds(self):
+        """The datastore moref value the clone went to."""
+        return self.cloned_to()[0][2].summary.datastore.value
 
     def test_prefers_the_datastore_holding_a_copy(self):
         self.inventory.copies.return_value = [entry(datastore='ds-2')]
         self.assertEqual(cache.Outcome(True, 'hit'), self.create())
-        call = self.cloned_to()
-        self.assertEqual('ds-2', call[0][4].value)
-        self.assertEqual('host-2', call.kwargs['host'])
+        target = self.cloned_to()[0][2]
+        self.assertEqual('ds-2', target.summary.datastore.value)
+        self.assertEqual('host-2', target.host)
         self.inventory.seed.assert_not_called()
 
     def test_busy_cached_datastore_is_not_preferred(self):
@@ -509,7 +510,7 @@ class CopiesTestCase(CacheFixtures):
         self.inventory.copies.return_value = [entry(datastore='ds-2')]
         self.assertEqual(cache.Outcome(True, 'hit'), self.create())
         # The stock choice (50 % used) gets a copy seeded from ds-2.
-        self.assertEqual('ds-1', self.cloned_to()[0][4].value)
+        self.assertEqual('ds-1', self.cloned_ds())
         source, name, target = self.inventory.seed.call_args[0]
         self.assertEqual('ds-2', source.datastore)
         self.assertEqual(inventory.template_name(
@@ -523,7 +524,7 @@ class CopiesTestCase(CacheFixtures):
         self.inventory.copies.return_value = [entry(datastore='ds-2')]
         self.assertEqual(cache.Outcome(True, 'hit'), self.create())
         self.assertEqual(self.seeded, self.cloned_to()[0][1])
-        self.assertEqual('ds-1', self.cloned_to()[0][4].value)
+        self.assertEqual('ds-1', self.cloned_ds())
         # The seed holds the image lock shared and its datastore's lock.
         self.assertEqual(
             [mock.call('image-cache-vmw-%s' % IMAGE),
@@ -560,7 +561,7 @@ class CopiesTestCase(CacheFixtures):
         self.assertIn('seeding a copy of image %s on datastore DS1 failed'
                       % IMAGE, logs.output[0])
         self.inventory.delete.assert_not_called()
-        self.stock.volumeops.clone_backing.assert_not_called()
+        self.stock.clone_template.assert_not_called()
 
     def test_copy_bound_clones_across_datastores(self):
         self.cache.policy = policy.CachePolicy(
@@ -569,7 +570,7 @@ class CopiesTestCase(CacheFixtures):
         self.assertEqual(cache.Outcome(True, 'hit'), self.create())
         self.inventory.seed.assert_not_called()
         self.assertEqual('vm-1', self.cloned_to()[0][1])
-        self.assertEqual('ds-1', self.cloned_to()[0][4].value)
+        self.assertEqual('ds-1', self.cloned_ds())
 
     def test_warm_on_named_datastores(self):
         self.inventory.copies.side_effect = [[], [], [entry()], [entry()]]
@@ -601,21 +602,34 @@ class CopiesTestCase(CacheFixtures):
         self.stock.storage_profile_id.return_value = 'gold-id'
         self.create()
         self.stock.volumeops.change_backing_profile.assert_called_once_with(
-            self.stock.volumeops.clone_backing.return_value, 'gold-id')
+            self.stock.clone_template.return_value, 'gold-id')
+
+    def test_a_copy_seen_lately_is_used_as_known(self):
+        known = dataclasses.replace(entry(datastore='ds-2'),
+                                    folder='cache-folder')
+        self.cache._refresh([known])
+        self.assertEqual(cache.Outcome(True, 'hit'), self.create())
+        self.inventory.reread.assert_not_called()
+        self.inventory.copies.assert_not_called()
+        self.assertEqual('vm-1', self.cloned_to()[0][1])
 
     def test_a_known_copy_is_reread_not_listed(self):
         known = dataclasses.replace(entry(datastore='ds-2'),
                                     folder='cache-folder')
+        self.cache.policy = dataclasses.replace(self.policy,
+                                                known_copy_seconds=0)
         self.cache._refresh([known])
         self.inventory.reread.return_value = known
         self.assertEqual(cache.Outcome(True, 'hit'), self.create())
         self.inventory.reread.assert_called_once_with('vm-1')
         self.inventory.copies.assert_not_called()
-        self.assertEqual('ds-2', self.cloned_to()[0][4].value)
+        self.assertEqual('ds-2', self.cloned_ds())
 
     def test_a_known_copy_that_is_gone_sends_to_the_listing(self):
         gone = dataclasses.replace(entry(ref='vm-gone', datastore='ds-2'),
                                    folder='cache-folder')
+        self.cache.policy = dataclasses.replace(self.policy,
+                                                known_copy_seconds=0)
         self.cache._refresh([gone])
         self.inventory.reread.return_value = None
         theirs = dataclasses.replace(entry(ref='vm-new', datastore='ds-2'),

@@ -202,6 +202,47 @@ class SnapshotSelectorTestCase(common.TestCase):
         self.assertEqual(0, summary.freeSpace)
 
 
+class TemplateCloneTestCase(common.TestCase):
+    """Clones of a template read its disk device once per snapshot."""
+
+    def setUp(self):
+        super().setUp()
+        self.patched = {name: self.useFixture(fixtures.MockPatchObject(
+            volumeops.VMwareVolumeOps, name, autospec=True)).mock
+            for name in ('_get_disk_device', 'clone_backing')}
+        self.driver = mock.create_autospec(vmdk.VMwareVcVmdkDriver,
+                                           instance=True)
+        self.driver.volumeops = volumeops.VMwareVolumeOps(
+            mock.Mock(), 10, 'key', 'type')
+        self.stock = stock.StockDriver(self.driver)
+        self.target = placement.Placement(
+            'host', 'rp', 'folder', mock.Mock(datastore='ds'), 'dc')
+
+    def test_clone_is_the_stock_full_clone(self):
+        vm = self.stock.clone_template('volume-1', 'tmpl', self.target,
+                                       'thin', {'k': 'v'})
+        clone = self.patched['clone_backing']
+        self.assertEqual(clone.return_value, vm)
+        vops, *args = clone.call_args[0]
+        self.assertIsNot(self.driver.volumeops, vops)
+        self.assertEqual(['volume-1', 'tmpl', None,
+                          volumeops.FULL_CLONE_TYPE, 'ds'], args)
+        self.assertEqual({'disk_type': 'thin', 'host': 'host',
+                          'resource_pool': 'rp', 'extra_config': {'k': 'v'},
+                          'folder': 'folder'}, clone.call_args.kwargs)
+
+    def test_template_disk_device_read_once(self):
+        self.stock.clone_template('volume-1', 'tmpl', self.target, None, {})
+        vops = self.patched['clone_backing'].call_args[0][0]
+        template = vim_util.get_moref('vm-1', 'VirtualMachine')
+        vops._get_disk_device(template)
+        vops._get_disk_device(template)
+        self.assertEqual(1, self.patched['_get_disk_device'].call_count)
+        # The driver's own volumeops reads afresh.
+        self.driver.volumeops._get_disk_device(template)
+        self.assertEqual(2, self.patched['_get_disk_device'].call_count)
+
+
 class OpenVolumeopsTestCase(common.TestCase):
     """A session and volumeops as do_setup builds them, and nothing else."""
 
