@@ -207,13 +207,15 @@ class ImageTemplateCache(upkeep.Upkeep):
 
     def _with_copy(self, context, spec, image_service, meta, candidates,
                    choice, use, trigger, pinned=False):
-        """Call ``use(copy, target, added)`` under the image's lock.
+        """Call ``use(copy, target, added)`` with a copy for the request.
 
         The copy is one on the target datastore: found, seeded from
         another datastore of the datacenter, or filled from Glance when the
-        datacenter has none. Every lock on the way waits for what is left
-        of one image_cache_wait_timeout. A copy that ``use`` finds broken
-        is dropped in the background once no other request reads it.
+        datacenter has none. Finding one takes no lock, so concurrent hits
+        run in parallel on every host; a seed takes the lock of its
+        datastore and a fill the image's lock, each waiting for what is
+        left of one image_cache_wait_timeout. A copy that ``use`` finds
+        broken is dropped in the background (``upkeep.Upkeep._delete``).
 
         :param spec: the volume (or fill volume) to place.
         :param choice: the stock Placement of ``spec``.
@@ -226,50 +228,55 @@ class ImageTemplateCache(upkeep.Upkeep):
         name = locks.lock_name(self.backend, image_id)
         deadline = locks.Deadline(self.policy.wait_timeout)
 
-        def serve_from(ready, exclusive):
+        def local_copy(ready, exclusive):
             target = choice if pinned else self._target(
                 spec, candidates, choice, ready)
-            entry, added = self._local_copy(context, folder, target, ready,
-                                            adapter, exclusive, trigger,
-                                            deadline)
-            use(entry, target, added)
-            return entry, added
+            return self._local_copy(context, folder, target, ready, adapter,
+                                    exclusive, trigger, deadline) + (target,)
 
         try:
-            with locks.held(name, blocking=deadline.left(), shared=True):
-                known = self._known_local(folder, image_id, adapter, spec,
-                                          candidates, choice, pinned)
-                if known is not None:
-                    use(*known, None)
-                    return known[0], None
-                ready = _usable(self._list_copies(folder, image_id),
-                                adapter)
+            known = self._known_local(folder, image_id, adapter, spec,
+                                      candidates, choice, pinned)
+            if known is not None:
+                entry, added, target = known[0], None, known[1]
+            else:
+                ready = _usable(self._list_copies(folder, image_id), adapter)
                 if ready:
-                    entry, added = serve_from(ready, exclusive=False)
-                    self._after_adding(added, trigger)
-                    return entry, added
-            with locks.held(name, blocking=deadline.left()):
-                copies = self._list_copies(folder, image_id)
-                ready = _usable(copies, adapter)
-                if ready:
-                    entry, added = serve_from(ready, exclusive=True)
+                    entry, added, target = local_copy(ready, exclusive=False)
                 else:
-                    entry, added = self._fill(
-                        context, self._fill_spec(meta, spec), image_service,
-                        meta, dataclasses.replace(choice, folder=folder),
-                        self._fill_name(image_id, copies, choice, adapter),
-                        adapter
-                    ), ADDED_FILLED
-                    use(entry, choice, added)
+                    with locks.held(name, blocking=deadline.left()):
+                        entry, added, target = self._fill_or_find(
+                            context, spec, image_service, meta, folder,
+                            choice, adapter, local_copy)
+            use(entry, target, added)
         except exceptions.TemplateUnusable as exc:
             # Other clones may still read it: wait for them, then drop it so
             # the next request rebuilds it; the request falls back meanwhile.
+            wait = self.policy.wait_timeout
             self._in_background(
-                'drop', self._delete_when_free, exc.entry,
-                upkeep.REASON_UNUSABLE, blocking=self.policy.wait_timeout)
+                'drop', self._delete,
+                [(exc.entry, upkeep.REASON_UNUSABLE, None)],
+                wait=wait, lock_wait=wait)
             raise
         self._after_adding(added, trigger)
         return entry, added
+
+    def _fill_or_find(self, context, spec, image_service, meta, folder,
+                      choice, adapter, local_copy):
+        """Under the image's lock: a copy another request added, or a fill.
+
+        :returns: (the copy, how it was added, the target to clone to).
+        """
+        image_id = meta['id']
+        copies = self._list_copies(folder, image_id)
+        ready = _usable(copies, adapter)
+        if ready:
+            return local_copy(ready, exclusive=True)
+        entry = self._fill(
+            context, self._fill_spec(meta, spec), image_service, meta,
+            dataclasses.replace(choice, folder=folder),
+            self._fill_name(image_id, copies, choice, adapter), adapter)
+        return entry, ADDED_FILLED, choice
 
     def _known_local(self, folder, image_id, adapter, spec, candidates,
                      choice, pinned):
@@ -384,6 +391,7 @@ class ImageTemplateCache(upkeep.Upkeep):
                      "image %(img)s to datastore %(ds)s.",
                      {'be': self.backend, 'img': source.image_id,
                       'ds': target.summary.name})
+            self._confirm(source)
             try:
                 vm = self.inventory.seed(
                     source, name, dataclasses.replace(target, folder=folder))
@@ -504,8 +512,26 @@ class ImageTemplateCache(upkeep.Upkeep):
             with self._guard:
                 self._recording.discard(entry.key)
 
+    def _confirm(self, entry):
+        """Re-read a copy last seen over policy.clone_start_seconds ago.
+
+        A deletion retires a copy, then waits retire_grace_seconds for
+        the clones of those who saw it before to show as tasks; a hit that
+        has not sent its clone by clone_start_seconds looks again.
+        """
+        if self._seen_within(entry, self.policy.clone_start_seconds):
+            return
+        current = self.inventory.reread(entry.ref)
+        if current is None or not current.ready:
+            self._forget([entry.key])
+            raise exceptions.ImageCacheError(
+                'cache entry %s was deleted or retired meanwhile' %
+                entry.name)
+        self._know([current])
+
     def _clone(self, volume, entry, target):
         vops = self._stock.volumeops
+        self._confirm(entry)
         self._record_use(entry)
         disk_type = self._stock.disk_type(volume)
         extra_config = dict(self._stock.extra_config(volume),

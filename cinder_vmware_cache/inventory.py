@@ -39,6 +39,7 @@ reconfigured but SetField works on it, and the value survives restarts of
 cinder-volume. Clones do not inherit custom fields.
 """
 
+import calendar
 import dataclasses
 import datetime
 import hashlib
@@ -74,7 +75,11 @@ DESCRIPTOR_TEXT_MAX = 64 * 1024
 
 _NAME_RE = re.compile(r'^image-(?P<image_id>[0-9A-Za-z-]+?)'
                       r'(?:\.ds-(?P<ds_key>[0-9a-f]{8}))?'
-                      r'(?:\.partial-(?P<token>[0-9a-f]{8}))?$')
+                      r'(?:\.partial-(?P<token>[0-9a-f]{8})'
+                      r'|\.retired-(?P<retired>[0-9]{1,12}))?$')
+# A CloneVM_Task's descriptionId; its entity is the source VM.
+_CLONE_TASK = 'VirtualMachine.clone'
+_RUNNING = ('queued', 'running')
 _PROPS = ['name', 'parent', 'config.template', 'config.createDate',
           'datastore', 'customValue'] + [
               'config.extraConfig["%s"]' % k for k in MARKERS]
@@ -97,6 +102,23 @@ def template_name(image_id, ds_key=None):
 
 def partial_name(image_id, token, ds_key=None):
     return template_name(image_id, ds_key) + '.partial-%s' % token
+
+
+def retired_name(name, when):
+    """The name a copy takes when it is retired for deletion.
+
+    Not a final name, so no lookup finds it (nor the previous release's);
+    the purge deletes it. ``when`` (UTC) is kept to the second.
+    """
+    return '%s.retired-%d' % (_final_name(name), calendar.timegm(
+        when.utctimetuple()))
+
+
+def _retired_at(name):
+    match = _NAME_RE.match(name or '')
+    if not match or not match.group('retired'):
+        return None
+    return datetime.datetime.utcfromtimestamp(int(match.group('retired')))
 
 
 def parse_name(name):
@@ -225,7 +247,8 @@ class TemplateInventory(object):
             created_at=timeutils.normalize_time(created) if created else None,
             last_used=self._last_used(props.get('customValue')),
             folder=vim_util.get_moref_value(parent) if parent else None,
-            adapter_type=markers[MARKER_ADAPTER] or None)
+            adapter_type=markers[MARKER_ADAPTER] or None,
+            retired_at=_retired_at(name))
 
     def _last_used(self, custom_values):
         # The newest value wins: the simulator appends on SetField where
@@ -426,6 +449,58 @@ class TemplateInventory(object):
                 self.rename(copy.ref, deleted.name)
                 return dataclasses.replace(copy, name=deleted.name)
         return None
+
+    def retire(self, entry, when=None):
+        """Rename a copy so that no lookup finds it: its retired entry."""
+        when = when or timeutils.utcnow()
+        name = retired_name(entry.name, when)
+        self.rename(entry.ref, name)
+        return dataclasses.replace(entry, name=name, ready=False,
+                                   retired_at=_retired_at(name))
+
+    def running_clones(self, vms):
+        """Moref values of those of ``vms`` a running clone task reads.
+
+        vCenter lists running tasks in each VM's ``recentTask`` and in
+        TaskManager's; the simulator only in the latter, so both are read.
+        A clone task's entity is its source VM. Three round trips.
+        """
+        if not vms:
+            return set()
+        session, vim = self._session, self._session.vim
+        wanted = {vim_util.get_moref_value(vm) for vm in vms}
+        tasks = {}
+        manager = session.invoke_api(
+            vim_util, 'get_object_property', vim,
+            vim.service_content.taskManager, 'recentTask')
+        for task in getattr(manager, 'ManagedObjectReference', None) or []:
+            tasks[vim_util.get_moref_value(task)] = task
+        result = session.invoke_api(
+            vim_util, 'get_properties_for_a_collection_of_objects', vim,
+            'VirtualMachine', list(vms), ['recentTask'])
+        with vim_util.WithRetrieval(vim, result) as objects:
+            for obj in objects:
+                props = vim_util.propset_dict(getattr(obj, 'propSet', None))
+                for task in getattr(props.get('recentTask'),
+                                    'ManagedObjectReference', None) or []:
+                    tasks[vim_util.get_moref_value(task)] = task
+        if not tasks:
+            return set()
+        busy = set()
+        result = session.invoke_api(
+            vim_util, 'get_properties_for_a_collection_of_objects', vim,
+            'Task', list(tasks.values()),
+            ['info.state', 'info.entity', 'info.descriptionId'])
+        with vim_util.WithRetrieval(vim, result) as objects:
+            for obj in objects:
+                props = vim_util.propset_dict(getattr(obj, 'propSet', None))
+                entity = props.get('info.entity')
+                value = vim_util.get_moref_value(entity) if entity else None
+                if (value in wanted and
+                        props.get('info.descriptionId') == _CLONE_TASK and
+                        props.get('info.state') in _RUNNING):
+                    busy.add(value)
+        return busy
 
     def delete(self, vm):
         """Destroy a cache VM and its files; one already gone is fine."""

@@ -42,6 +42,8 @@ class CacheEntry:
     last_used: datetime.datetime = None
     folder: str = None
     adapter_type: str = None
+    # When it was retired (renamed for deletion), None when it was not.
+    retired_at: datetime.datetime = None
 
     @property
     def last_activity(self):
@@ -83,9 +85,15 @@ class CachePolicy:
     placement: str = 'prefer-cached'
     placement_max_utilization: int = 80
     max_copies_per_image: int = 0
-    # Not options: how long a copy seen in vCenter is used without reading
-    # it again (a hit that then finds it gone falls back).
-    known_copy_seconds: float = 30.0
+    # Not options; the protocol between hits and deletions (README: How it
+    # works). A hit clones a copy it saw in vCenter within
+    # known_copy_seconds without reading it again, and sends its clone
+    # within clone_start_seconds of that sight (or reads it again); a
+    # deletion retires (renames) a copy, then waits retire_grace_seconds,
+    # longer than that, before it looks for the clone tasks reading it.
+    known_copy_seconds: float = 2.0
+    clone_start_seconds: float = 5.0
+    retire_grace_seconds: float = 10.0
 
     _FIELDS = {
         'enabled': 'enable_image_cache',
@@ -167,11 +175,19 @@ class CachePolicy:
                 self.is_expired(e, now)]
 
     def leftovers(self, entries, now):
-        """Unpublished entries past the grace period (age unknown: keep)."""
-        return [e for e in entries
-                if not e.ready and e.created_at is not None and
-                (now - e.created_at).total_seconds() >=
-                self.leftover_grace_seconds]
+        """Entries to delete that were never or are no longer ready.
+
+        Unpublished ones past image_cache_leftover_grace_seconds (age
+        unknown: kept); retired ones past retire_grace_seconds.
+        """
+        def due(entry):
+            if entry.retired_at is not None:
+                return (now - entry.retired_at).total_seconds() >= (
+                    self.retire_grace_seconds)
+            return entry.created_at is not None and (
+                now - entry.created_at).total_seconds() >= (
+                self.leftover_grace_seconds)
+        return [e for e in entries if not e.ready and due(e)]
 
     def _over_caps(self, count, total_bytes):
         return bool((self.max_count and count > self.max_count) or

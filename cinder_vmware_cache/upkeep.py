@@ -28,7 +28,6 @@ from oslo_config import cfg
 from oslo_log import log as logging
 from oslo_service import loopingcall
 from oslo_utils import timeutils
-from oslo_vmware import exceptions as vexc
 
 from cinder_vmware_cache import exceptions
 from cinder_vmware_cache import inventory as inv
@@ -86,6 +85,7 @@ class Upkeep(object):
         # (policy.use_record_seconds), by entry key.
         self._uses = {}
         self._recording = set()
+        self._sleep = time.sleep
 
     def _say_once(self, key, message, *args):
         """Log a warning the first time only: periodic runs repeat it."""
@@ -151,11 +151,13 @@ class Upkeep(object):
         # The volume exists by now: a failure here must not fail it.
         try:
             self._refresh(self.inventory.list_entries())
-            # Victims in use by clones are waited for (as long as a request
+            # Victims that clones read are waited for (as long as a request
             # waits for a fill), so the caps hold once this has finished.
-            self._evict(self.policy.evictions(self._known(self._counted())),
-                        REASON_OVER_CAP, trigger,
-                        blocking=self.policy.wait_timeout)
+            wait = self.policy.wait_timeout
+            self._delete([(e, REASON_OVER_CAP, None)
+                          for e in self.policy.evictions(
+                              self._known(self._counted()))],
+                         trigger, wait=wait, lock_wait=wait)
         except Exception:
             LOG.warning("Could not apply the image cache caps of backend "
                         "%s after adding a copy; the purge task retries.",
@@ -229,9 +231,12 @@ class Upkeep(object):
         return pol.gib(sum(e.size_bytes for e in self._counted()
                            if e.ready))
 
-    def _destroy(self, entry, reason, trigger=notify.TRIGGER_REQUEST):
-        """Delete an entry whose image lock the caller holds exclusively.
+    def _destroy(self, entry, reason, trigger=notify.TRIGGER_REQUEST,
+                 told=None):
+        """Destroy a cache VM that no request clones.
 
+        :param told: the entry as the notification tells it (default:
+            ``entry``); a retired copy is told by its name before.
         :returns: whether it is gone; a vCenter error is logged, and the
             next purge retries.
         """
@@ -243,13 +248,12 @@ class Upkeep(object):
                         {'name': entry.name, 'exc': exc})
             return False
         self._forget([entry.key])
+        told = told or entry
         LOG.info("Deleted cache entry %(name)s of backend %(be)s "
-                 "(%(why)s).", {'name': entry.name, 'be': self.backend,
+                 "(%(why)s).", {'name': told.name, 'be': self.backend,
                                 'why': reason})
         self._notifier.emit(_DELETION_EVENTS.get(reason, notify.PURGE),
-                            entry, reason=reason, trigger=trigger)
-        if entry.ready and entry.name == inv.template_name(entry.image_id):
-            self._promote(entry)
+                            told, reason=reason, trigger=trigger)
         return True
 
     def _promote(self, deleted):
@@ -261,56 +265,108 @@ class Upkeep(object):
         """
         try:
             successor = self.inventory.promote(deleted)
-        except vexc.VimException:
-            LOG.warning("Could not rename a copy of image %s to %s; hosts "
-                        "of the previous release fill it again.",
-                        deleted.image_id, deleted.name, exc_info=True)
+        except Exception as exc:
+            LOG.warning("Could not rename a copy of image %(img)s to "
+                        "%(name)s (%(exc)s); hosts of the previous release "
+                        "fill it again.", {'img': deleted.image_id,
+                                           'name': deleted.name, 'exc': exc})
             return
         if successor is not None:
             self._know([successor])
 
-    def _delete_when_free(self, entry, reason, trigger=notify.TRIGGER_REQUEST,
-                          blocking=False, keep_if=None):
-        """Delete an entry once no request holds its image's lock.
+    def _retire(self, entry, keep_if, lock_wait):
+        """Under the image's lock: re-check, then retire a ready copy.
 
-        :param blocking: how long to wait for the lock, as for
-            ``locks.held``; by default do not wait: an entry in use is kept.
-        :param keep_if: re-checked under the lock; the entry is kept when
-            it returns True.
-        :returns: whether the entry was deleted.
+        Retiring renames it (``inventory.retire``): from then on no lookup
+        finds it. The lock keeps deletions, fills and seeds of an image
+        apart; hits do not take it.
+
+        :returns: the entry to destroy (retired, or as it was when it was
+            never ready), or None when it is kept.
         """
         name = locks.lock_name(self.backend, entry.image_id)
         try:
-            with locks.held(name, blocking=blocking):
+            with locks.held(name, blocking=lock_wait):
                 if keep_if is not None and keep_if(entry):
-                    return False
-                return self._destroy(entry, reason, trigger)
+                    return None
+                if not entry.ready:
+                    return entry
+                retired = self.inventory.retire(entry)
+                self._forget([entry.key])
+                self._know([retired])
+                if entry.name == inv.template_name(entry.image_id):
+                    self._promote(entry)
+                return retired
         except exceptions.CacheWaitTimeout:
-            LOG.debug("Cache entry %s is in use; not deleted now.",
-                      entry.name)
+            LOG.debug("A fill or seed of image %s holds its lock; %s is not "
+                      "deleted now.", entry.image_id, entry.name)
         except Exception as exc:
             # One entry's trouble (a lost connection, an overloaded session,
             # the coordination backend) must not stop the rest of a purge.
             LOG.warning("Could not delete cache entry %(name)s (%(exc)s); "
                         "the next purge retries.",
                         {'name': entry.name, 'exc': exc})
-        return False
+        return None
+
+    def _delete(self, plan, trigger=notify.TRIGGER_REQUEST, wait=0,
+                lock_wait=False):
+        """Delete cache VMs without deleting one a clone reads.
+
+        Hits take no lock, so a deletion must not rely on one. Each entry
+        is retired first; then, once policy.retire_grace_seconds have
+        passed (a hit sends its clone within clone_start_seconds of seeing
+        the copy, or looks again and misses it), the entries no running
+        clone task reads are destroyed. Those still read are waited for up
+        to ``wait`` seconds, then left retired for the next purge.
+
+        :param plan: [(entry, reason, keep_if)]; ``keep_if(entry)``, when
+            given, is re-checked under the lock and keeps the entry when
+            True.
+        :param lock_wait: how long to wait for each image's lock, as for
+            ``locks.held``; all of them within ``wait``.
+        :returns: the deleted entries, as they were before retiring.
+        """
+        deadline = time.monotonic() + wait
+        pending, retired_now = {}, False
+        for entry, reason, keep_if in plan:
+            if entry.key in pending:
+                continue
+            blocking = lock_wait if lock_wait is False else max(
+                0, deadline - time.monotonic())
+            doomed = self._retire(entry, keep_if, blocking)
+            if doomed is not None:
+                pending[entry.key] = (doomed, entry, reason)
+                retired_now |= doomed is not entry and entry.ready
+        if retired_now:
+            self._sleep(self.policy.retire_grace_seconds)
+        deleted = []
+        while pending:
+            try:
+                busy = self.inventory.running_clones(
+                    [doomed.ref for doomed, _e, _r in pending.values()])
+            except Exception as exc:
+                LOG.warning("Could not read vCenter's running tasks (%s); "
+                            "retired cache entries are deleted by the next "
+                            "purge.", exc)
+                break
+            for key in [k for k in pending if k not in busy]:
+                doomed, entry, reason = pending.pop(key)
+                if self._destroy(doomed, reason, trigger, told=entry):
+                    deleted.append(entry)
+            left = deadline - time.monotonic()
+            if not pending or left <= 0:
+                break
+            self._sleep(min(1.0, left))
+        for doomed, _entry, _reason in pending.values():
+            LOG.info("Cache entry %s is still read by a clone; it stays "
+                     "retired, and the next purge deletes it.", doomed.name)
+        return deleted
 
     def _used_since_listing(self, entry):
         """Whether an expired entry was used again (or went) since listed."""
         current = self.inventory.reread(entry.ref)
         return current is None or not self.policy.is_expired(
             self._known([current])[0], timeutils.utcnow())
-
-    def _evict(self, victims, reason, trigger, blocking=False):
-        """Delete victims; a number ``blocking`` bounds the total wait."""
-        if blocking is False:
-            return [e for e in victims
-                    if self._delete_when_free(e, reason, trigger)]
-        deadline = time.monotonic() + blocking
-        return [e for e in victims if self._delete_when_free(
-            e, reason, trigger,
-            blocking=max(0, deadline - time.monotonic()))]
 
     def _images_deleted(self, entries):
         """Entries whose image Glance answers 404 for (never on doubt)."""
@@ -336,19 +392,20 @@ class Upkeep(object):
         if keys is not None:
             entries = [e for e in entries if e.key in keys]
         if not expired_only:
-            return self._evict(entries, REASON_OPERATOR, trigger)
+            return self._delete([(e, REASON_OPERATOR, None)
+                                 for e in entries], trigger)
         now = timeutils.utcnow()
-        deleted = [e for e in self.policy.expired(self._known(entries), now)
-                   if self._delete_when_free(
-                       e, REASON_EXPIRED, trigger,
-                       keep_if=self._used_since_listing)]
-        deleted += self._evict(self.policy.leftovers(entries, now),
-                               REASON_LEFTOVER, trigger)
-        deleted += self._evict(self._images_deleted(self.entries()),
-                               REASON_IMAGE_DELETED, trigger)
-        deleted += self._evict(
-            self.policy.evictions(self._known(self._counted())),
-            REASON_OVER_CAP, trigger)
+        plan = [(e, REASON_EXPIRED, self._used_since_listing)
+                for e in self.policy.expired(self._known(entries), now)]
+        plan += [(e, REASON_LEFTOVER, None)
+                 for e in self.policy.leftovers(entries, now)]
+        plan += [(e, REASON_IMAGE_DELETED, None)
+                 for e in self._images_deleted(entries)]
+        doomed = {e.key for e, _reason, _keep_if in plan}
+        plan += [(e, REASON_OVER_CAP, None)
+                 for e in self.policy.evictions(self._known(
+                     [e for e in self._counted() if e.key not in doomed]))]
+        deleted = self._delete(plan, trigger)
         self._check_warm_overflow()
         return deleted
 

@@ -51,6 +51,14 @@ def entry(ready=True, ref='vm-1', size=3 * units.Gi, image_id=IMAGE,
                              datastore=datastore, folder='folder-1')
 
 
+def retired(entry, when=None):
+    """What inventory.retire makes of an entry."""
+    when = when or datetime.datetime(2026, 1, 1)
+    return dataclasses.replace(
+        entry, name=inventory.retired_name(entry.name, when), ready=False,
+        retired_at=when)
+
+
 def summary(value, name, used_percent=50):
     found = mock.Mock(datastore=vim_util.get_moref(value, 'Datastore'),
                       capacity=100, freeSpace=100 - used_percent,
@@ -91,6 +99,8 @@ class CacheFixtures(common.TestCase):
                                               instance=True)
         self.inventory.backend = 'vmw'
         self.inventory.folder_for.return_value = 'cache-folder'
+        self.inventory.retire.side_effect = retired
+        self.inventory.running_clones.return_value = set()
         self.policy = policy.CachePolicy(enabled=True, max_image_gb=10)
         self.glance = mock.create_autospec(image_access.GlanceImages,
                                            instance=True)
@@ -99,6 +109,9 @@ class CacheFixtures(common.TestCase):
         self.cache = cache.ImageTemplateCache(
             self.stock, self.policy, self.inventory, images=self.glance,
             notifier=self.notifier)
+        # The retire protocol's waits (upkeep.Upkeep._delete).
+        self.sleeps = []
+        self.cache._sleep = self.sleeps.append
         self.volume = {'id': 'vol-id', 'name': 'volume-vol-id', 'size': 5,
                        'volume_type_id': None,
                        'metadata': {'use_image_cache': 'true'}}
@@ -143,13 +156,7 @@ class CacheTestCase(CacheFixtures):
         self.inventory.copies.return_value = [entry()]
         self.assertEqual(cache.Outcome(True, 'hit'), self.create())
         self.inventory.copies.assert_called_once_with('cache-folder', IMAGE)
-        self.lock.acquire.assert_called_once_with(blocking=mock.ANY,
-                                                  shared=True)
-        waited = self.lock.acquire.call_args.kwargs['blocking']
-        self.assertLessEqual(waited, self.policy.wait_timeout)
-        self.assertGreater(waited, self.policy.wait_timeout - 5)
-        self.coordinator.get_lock.assert_called_once_with(
-            'image-cache-vmw-%s' % IMAGE)
+        self.coordinator.get_lock.assert_not_called()
         # Never recorded before: recorded now, after the request.
         self.cache.wait_background()
         self.inventory.record_use.assert_called_once_with('vm-1',
@@ -196,9 +203,13 @@ class CacheTestCase(CacheFixtures):
         self.stock.clone_template.assert_called_once()
         self.assertEqual(backing,
                          self.stock.clone_template.call_args[0][1])
-        # Shared first, then exclusive for the fill.
-        self.assertEqual([True, False], [c.kwargs['shared'] for c in
-                                         self.lock.acquire.call_args_list])
+        # The fill, only, under the image's lock: exclusive, waiting for
+        # what is left of the request's wait.
+        self.lock.acquire.assert_called_once_with(blocking=mock.ANY,
+                                                  shared=False)
+        waited = self.lock.acquire.call_args.kwargs['blocking']
+        self.assertLessEqual(waited, self.policy.wait_timeout)
+        self.assertGreater(waited, self.policy.wait_timeout - 5)
 
     def test_caps_failure_after_fill_keeps_the_volume(self):
         self.cache.policy = policy.CachePolicy(enabled=True, max_count=1)
@@ -371,11 +382,18 @@ class CacheTestCase(CacheFixtures):
         self.assertEqual(cache.Outcome(True, 'hit'), self.create())
         self.inventory.delete.assert_not_called()
 
-    def test_lock_timeout_falls_back(self):
+    def test_lock_timeout_of_a_fill_falls_back(self):
+        self.inventory.copies.return_value = []
         self.lock.acquire.return_value = False
         self.assertEqual(cache.Outcome(False, 'not used: wait timeout'),
                          self.create())
-        self.inventory.copies.assert_not_called()
+        self.stock.import_image.assert_not_called()
+
+    def test_a_hit_takes_no_lock(self):
+        self.inventory.copies.return_value = [entry()]
+        self.lock.acquire.return_value = False
+        self.assertEqual(cache.Outcome(True, 'hit'), self.create())
+        self.coordinator.get_lock.assert_not_called()
 
     def test_hit_and_miss_are_notified_with_the_requests_context(self):
         self.inventory.copies.return_value = [entry()]
@@ -525,11 +543,10 @@ class CopiesTestCase(CacheFixtures):
         self.assertEqual(cache.Outcome(True, 'hit'), self.create())
         self.assertEqual(self.seeded, self.cloned_to()[0][1])
         self.assertEqual('ds-1', self.cloned_ds())
-        # The seed holds the image lock shared and its datastore's lock.
+        # The seed holds its datastore's lock only.
         self.assertEqual(
-            [mock.call('image-cache-vmw-%s' % IMAGE),
-             mock.call('image-cache-vmw-%s-ds-%s' % (
-                 IMAGE, inventory.copy_key('ds-1')))],
+            [mock.call('image-cache-vmw-%s-ds-%s' % (
+                IMAGE, inventory.copy_key('ds-1')))],
             self.coordinator.get_lock.call_args_list)
         action, seeded = self.notifier.emit.call_args_list[0][0][:2]
         self.assertEqual(notify.SEED, action)

@@ -11,6 +11,7 @@
 # under the License.
 
 
+import datetime
 from unittest import mock
 
 from cinder.volume.drivers.vmware import volumeops
@@ -312,6 +313,32 @@ class InventoryTestCase(common.TestCase):
         self.vops.get_datastore.assert_not_called()
         self.assertEqual('ds-ref', self.session.invoke_api.call_args_list[
             0].args[3])
+
+    def test_retired_names(self):
+        when = datetime.datetime(2026, 11, 30, 12, 0, 5)
+        for name in (inventory.template_name(IMAGE),
+                     inventory.template_name(IMAGE, 'abcdef12')):
+            retired = inventory.retired_name(name, when)
+            self.assertEqual(name + '.retired-1796040005', retired)
+            self.assertEqual(IMAGE, inventory.parse_name(retired))
+            self.assertLessEqual(len(retired), 80)
+            entry = self.inv._to_entry(vm_content(retired))
+            self.assertFalse(entry.ready)
+            self.assertEqual(when, entry.retired_at)
+        self.assertIsNone(self.inv._to_entry(vm_content(
+            inventory.template_name(IMAGE))).retired_at)
+
+    def test_retire_renames(self):
+        copy = self.inv._to_entry(vm_content(inventory.template_name(IMAGE)))
+        when = datetime.datetime(2026, 11, 30, 12, 0, 5)
+        retired = self.inv.retire(copy, when)
+        self.vops.rename_backing.assert_called_once_with(copy.ref,
+                                                         retired.name)
+        self.assertEqual((False, when), (retired.ready, retired.retired_at))
+
+    def test_no_vms_no_question(self):
+        self.assertEqual(set(), self.inv.running_clones([]))
+        self.session.invoke_api.assert_not_called()
 
     @ddt.data(0, 7)
     def test_last_used_field_defined_once(self, key):

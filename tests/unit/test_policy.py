@@ -11,6 +11,7 @@
 # under the License.
 
 
+import dataclasses
 import datetime
 import os
 
@@ -171,6 +172,16 @@ class LifecycleTestCase(common.TestCase):
         idle = entry('idle', idle=500)
         partial = entry('partial', ready=False, created_ago=1000)
         self.assertEqual([idle], pol.expired([used, idle, partial], NOW))
+
+    def test_retired_entries_go_after_the_retire_grace(self):
+        pol = policy.CachePolicy(retire_grace_seconds=10)
+        fresh = dataclasses.replace(
+            entry('a', ready=False, created_ago=99999),
+            retired_at=NOW - datetime.timedelta(seconds=5))
+        due = dataclasses.replace(
+            entry('b', ready=False, created_ago=5),
+            retired_at=NOW - datetime.timedelta(seconds=10))
+        self.assertEqual([due], pol.leftovers([fresh, due], NOW))
 
     def test_leftovers_after_grace(self):
         pol = policy.CachePolicy(leftover_grace_seconds=60)

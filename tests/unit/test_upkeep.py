@@ -45,7 +45,7 @@ class UpkeepTestCase(test_cache.CacheFixtures):
         self.lock.acquire.assert_called_with(blocking=False, shared=False)
         self.assertEqual(0, self.cache.provisioned_gb())
 
-    def test_purge_skips_entry_in_use(self):
+    def test_purge_skips_entry_whose_image_a_fill_locks(self):
         self.inventory.list_entries.return_value = [entry()]
         self.lock.acquire.return_value = False
         self.assertEqual([], self.cache.purge(expired_only=False))
@@ -226,3 +226,93 @@ class UpkeepTestCase(test_cache.CacheFixtures):
         self.assertEqual([], self.cache.purge())
         self.assertEqual(3, self.cache.provisioned_gb())
         self.assertEqual(2, len(self.cache.entries()))
+
+
+class RetireProtocolTestCase(test_cache.CacheFixtures):
+    """Deletions retire, wait, and never destroy what a clone reads."""
+
+    def setUp(self):
+        super().setUp()
+        self.events = []
+        self.inventory.retire.side_effect = self.record('retire',
+                                                        test_cache.retired)
+        self.inventory.delete.side_effect = self.record('delete')
+        self.cache._sleep = self.record('sleep')
+        self.inventory.promote.return_value = None  # no other copy
+
+    def record(self, name, result=lambda *a: None):
+        def call(*args):
+            self.events.append((name,) + args)
+            return result(*args)
+        return call
+
+    def test_retire_then_grace_then_destroy(self):
+        victim = entry()
+        self.assertEqual([victim], self.cache._delete(
+            [(victim, upkeep.REASON_OPERATOR, None)]))
+        gone = test_cache.retired(victim)
+        self.assertEqual([('retire', victim),
+                          ('sleep', self.policy.retire_grace_seconds),
+                          ('delete', 'vm-1')], self.events)
+        self.inventory.running_clones.assert_called_once_with(['vm-1'])
+        # The notification tells the copy by the name it had.
+        self.notifier.emit.assert_called_once_with(
+            notify.PURGE, victim, reason='operator',
+            trigger=notify.TRIGGER_REQUEST)
+        self.assertNotEqual(gone.name, victim.name)
+
+    def test_one_grace_for_many(self):
+        victims = [entry(ref='vm-%d' % i, image_id='i%d' % i)
+                   for i in range(3)]
+        self.assertEqual(victims, self.cache._delete(
+            [(v, upkeep.REASON_OPERATOR, None) for v in victims]))
+        self.assertEqual(1, [e[0] for e in self.events].count('sleep'))
+
+    def test_never_ready_entries_are_not_renamed_nor_waited_for(self):
+        leftover = entry(ready=False, name=inventory.partial_name(
+            IMAGE, 'abcdef01'))
+        self.cache._delete([(leftover, upkeep.REASON_LEFTOVER, None)])
+        self.assertEqual([('delete', 'vm-1')], self.events)
+
+    def test_a_copy_a_clone_reads_is_waited_for(self):
+        self.inventory.running_clones.side_effect = [{'vm-1'}, {'vm-1'},
+                                                     set()]
+        self.assertEqual([entry()], self.cache._delete(
+            [(entry(), upkeep.REASON_OVER_CAP, None)], wait=30))
+        self.assertEqual(['retire', 'sleep', 'sleep', 'sleep', 'delete'],
+                         [e[0] for e in self.events])
+        self.assertEqual(3, self.inventory.running_clones.call_count)
+
+    def test_a_copy_still_read_after_the_wait_stays_retired(self):
+        self.inventory.running_clones.return_value = {'vm-1'}
+        with self.assertLogs(upkeep.LOG.logger, 'INFO') as logs:
+            self.assertEqual([], self.cache._delete(
+                [(entry(), upkeep.REASON_OVER_CAP, None)], wait=0))
+        self.inventory.delete.assert_not_called()
+        self.assertIn('stays retired', logs.output[-1])
+        # Not ready: neither counted nor cloned; the next purge deletes it.
+        self.assertEqual(0, self.cache.provisioned_gb())
+        [kept] = self.cache.entries()
+        self.assertFalse(kept.ready)
+
+    def test_unknown_tasks_leave_it_retired(self):
+        self.inventory.running_clones.side_effect = vexc.VimException('x')
+        with self.assertLogs(upkeep.LOG.logger, 'WARNING'):
+            self.assertEqual([], self.cache._delete(
+                [(entry(), upkeep.REASON_OVER_CAP, None)]))
+        self.inventory.delete.assert_not_called()
+
+    def test_keep_if_is_checked_under_the_lock_before_retiring(self):
+        def keep(candidate):
+            self.assertTrue(self.lock.acquire.called)
+            return True
+        self.assertEqual([], self.cache._delete(
+            [(entry(), upkeep.REASON_EXPIRED, keep)]))
+        self.inventory.retire.assert_not_called()
+        self.lock.release.assert_called_once_with()
+
+    def test_retired_leftovers_go_at_the_next_purge(self):
+        old = test_cache.retired(entry(), datetime.datetime(2020, 1, 1))
+        self.inventory.list_entries.return_value = [old]
+        self.assertEqual([old], self.cache.purge())
+        self.assertEqual([('delete', 'vm-1')], self.events)
