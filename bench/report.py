@@ -266,15 +266,40 @@ def _hits_title(section):
                section['rate_model']))
 
 
-def _hits_table(section):
+def _hits_table(section, n_cell=str):
     return table(('N', 'hits wall s', 'bare wall s', 'hits/bare',
                   'round trips per hit', 'round trips per bare clone',
                   'slowest hit s', 'slowest bare s', 'failed'),
-                 [(r['n'], _s(r['hits_s']), _s(r['bare_s']), _x(r['ratio']),
-                   '%g' % r['calls_per_hit'], '%g' % r['calls_per_bare'],
-                   _s(r['slowest_hit_s']), _s(r['slowest_bare_s']),
-                   r['failed'])
+                 [(n_cell(r['n']), _s(r['hits_s']), _s(r['bare_s']),
+                   _x(r['ratio']), '%g' % r['calls_per_hit'],
+                   '%g' % r['calls_per_bare'], _s(r['slowest_hit_s']),
+                   _s(r['slowest_bare_s']), r['failed'])
                   for r in summarize_hits(section)])
+
+
+def _split(row):
+    split = row['split']
+    return ('one process only' if len(split) == 1
+            else '+'.join(map(str, split)))
+
+
+def _hits_two_lines(section, two):
+    """The two-process title and table, or the line saying why not."""
+    title = ('Concurrent hits of one cached %d MiB %s image against as many '
+             'bare clones of its template (two processes, redis): each N '
+             'split across two worker processes, each with its own driver, '
+             'vCenter session and coordinator on one private %s; the bare '
+             'clones split the same way; wall time from "go" to the last '
+             'request of either process; round trips of both processes; '
+             'data-rate model as above' % (
+                 section['size_mib'], section['disk_type'],
+                 two.get('lock_server', 'redis-server')))
+    if 'skipped' in two:
+        return [title, '  not measured: %s%s' % (
+            two['skipped'], '; fix: %s' % two['fix'] if 'fix' in two
+            else '')]
+    splits = {r['n']: _split(r) for r in two['rows']}
+    return [title, _hits_table(two, lambda n: '%d (%s)' % (n, splits[n]))]
 
 
 def _stats_table(rows):
@@ -410,12 +435,35 @@ def hits_targets(section):
     return out
 
 
+def hits_two_targets(section):
+    """[(status, text)]: hits/bare per N, in two processes on redis.
+
+    A section that was not measured misses every target and says why.
+    """
+    two = section.get('two_processes')
+    if two is None:
+        return []
+    name = 'concurrent hits, two processes on redis, N=%d: hits/bare <= %g'
+    if 'skipped' in two:
+        return [('MISSED', '%s: not measured: %s' % (
+            name % (n, HITS_BARE_MAX), two['skipped'])) for n in two['ns']]
+    out = []
+    for r, row in zip(summarize_hits(two), two['rows']):
+        failed = ', %d request(s) failed' % r['failed'] if r['failed'] else ''
+        out.append((_status(r['ratio'] <= HITS_BARE_MAX and not r['failed']),
+                    '%s: %s (hits %s s, bare %s s; %s%s)' % (
+                        name % (r['n'], HITS_BARE_MAX), _x(r['ratio']),
+                        _s(r['hits_s']), _s(r['bare_s']), _split(row),
+                        failed)))
+    return out
+
+
 def all_targets(results):
     """[(status, text)] for every target of the run."""
+    hits = results['concurrent_hits']
     return targets(summarize(results['create']), results['concurrency'],
-                   results['stats']) + hits_targets(
-                       results['concurrent_hits']) + two_ds_targets(
-                       results['two_datastores'])
+                   results['stats']) + hits_targets(hits) + \
+        hits_two_targets(hits) + two_ds_targets(results['two_datastores'])
 
 
 def _listing(phases):
@@ -476,6 +524,60 @@ def _mean(values):
 
 def hits_notes(section):
     """Measured facts behind the concurrent-hits targets."""
+    out = _missed_hits_notes(section, 'concurrent hits N=%d')
+    rows = {r['n']: r for r in section['rows']}
+    one = rows.get(HITS_ROUND_TRIPS_N)
+    if one and one['hits']['calls'] > ROUND_TRIPS_PER_HIT_MAX:
+        out.append('round trips per hit (N=%d): %d; by method, per hit: %s. '
+                   'A bare clone: %s.' % (
+                       HITS_ROUND_TRIPS_N, one['hits']['calls'],
+                       _per_request(one['hits']['methods'],
+                                    HITS_ROUND_TRIPS_N),
+                       _per_request(one['bare']['methods'],
+                                    HITS_ROUND_TRIPS_N)))
+    out += _moved_notes(section, 'concurrent hits')
+    two = section.get('two_processes')
+    if two is not None and 'skipped' not in two:
+        out += hits_two_notes(section, two)
+    return out
+
+
+def hits_two_notes(section, two):
+    """What each process did, the one-process bare clones, missed N."""
+    name = 'concurrent hits, two processes on redis'
+    one_bare = {r['n']: r['bare']['seconds'] for r in section['rows']}
+    per_n = []
+    for row in two['rows']:
+        kinds = []
+        for kind in ('hits', 'bare'):
+            procs = row[kind]['processes']
+            kinds.append('%s %s round trips, last request %s s after go' % (
+                kind, '+'.join('%d' % p['calls'] for p in procs),
+                '/'.join(_s(p['seconds']) for p in procs)))
+        delay = max(p['go_delay_s'] for kind in ('hits', 'bare')
+                    for p in row[kind]['processes'])
+        per_n.append('N=%d (%s): %s; go read %.1f ms after it was sent at '
+                     'most%s' % (
+                         row['n'], _split(row), ', '.join(kinds),
+                         1000.0 * delay,
+                         '; one-process bare clones of that N: %s s'
+                         % _s(one_bare[row['n']])
+                         if row['n'] in one_bare else ''))
+    out = ['%s, per process (A+B): %s. N=1 runs in one process only (the '
+           'other waits), so its row measures one process on the shared '
+           'redis.' % (name, '; '.join(per_n))]
+    if two.get('warm_up'):
+        out.append('%s: the first hit of each worker (its warm-up, before '
+                   'any measurement) made %s round trips (%s s).' % (
+                       name, '+'.join('%d' % w['calls']
+                                      for w in two['warm_up']),
+                       '/'.join(_s(w['seconds']) for w in two['warm_up'])))
+    out += _missed_hits_notes(two, name + ', N=%d')
+    out += _moved_notes(two, name)
+    return out
+
+
+def _missed_hits_notes(section, name):
     out = []
     rows = {r['n']: r for r in section['rows']}
     summary = summarize_hits(section)
@@ -486,11 +588,12 @@ def hits_notes(section):
             continue
         hits, bare = row['hits'], row['bare']
         text = (
-            'concurrent hits N=%d: hits %s s (one hit: mean %s s, slowest '
+            '%s: hits %s s (one hit: mean %s s, slowest '
             '%s s; %d round trips in all, %s ms of wall time each), bare '
             'clones %s s (one clone: mean %s s, slowest %s s; %d round '
             'trips in all, %s ms each).' % (
-                r['n'], _s(r['hits_s']), _s(_mean(hits['latencies'])),
+                name % r['n'], _s(r['hits_s']),
+                _s(_mean(hits['latencies'])),
                 _s(r['slowest_hit_s']), hits['calls'],
                 _ms(r['hits_s'], hits['calls']), _s(r['bare_s']),
                 _s(_mean(bare['latencies'])), _s(r['slowest_bare_s']),
@@ -502,25 +605,18 @@ def hits_notes(section):
                          _x(_ratio(r['bare_s'], base['bare_s'])),
                          _x(r['n'] / base['n'])))
         out.append(text)
-    one = rows.get(HITS_ROUND_TRIPS_N)
-    if one and one['hits']['calls'] > ROUND_TRIPS_PER_HIT_MAX:
-        out.append('round trips per hit (N=%d): %d; by method, per hit: %s. '
-                   'A bare clone: %s.' % (
-                       HITS_ROUND_TRIPS_N, one['hits']['calls'],
-                       _per_request(one['hits']['methods'],
-                                    HITS_ROUND_TRIPS_N),
-                       _per_request(one['bare']['methods'],
-                                    HITS_ROUND_TRIPS_N)))
+    return out
+
+
+def _moved_notes(section, name):
     moved = [(r['n'], kind, r[kind]['bytes']) for r in section['rows']
              for kind in ('hits', 'bare') if 'bytes' in r[kind]]
-    if moved:
-        out.append('concurrent hits, MiB the simulator copied (local / '
-                   'cross-datastore): %s.' % '; '.join(
-                       'N=%d %s %s / %s' % (
-                           n, kind, _mib(b['local_copy_bytes']),
-                           _mib(b['xds_copy_bytes']))
-                       for n, kind, b in moved))
-    return out
+    if not moved:
+        return []
+    return ['%s, MiB the simulator copied (local / cross-datastore): %s.'
+            % (name, '; '.join('N=%d %s %s / %s' % (
+                n, kind, _mib(b['local_copy_bytes']),
+                _mib(b['xds_copy_bytes'])) for n, kind, b in moved))]
 
 
 def notes(summary, concurrency, stats):
@@ -606,8 +702,12 @@ def render(results):
               'image' % results['config']['sizes'][0],
               _concurrency_table(results['concurrency']), '',
               _hits_title(results['concurrent_hits']),
-              _hits_table(results['concurrent_hits']), '',
-              'Round trips of one stats refresh (get_volume_stats)',
+              _hits_table(results['concurrent_hits']), '']
+    if 'two_processes' in results['concurrent_hits']:
+        parts += _hits_two_lines(results['concurrent_hits'],
+                                 results['concurrent_hits']['two_processes'])
+        parts += ['']
+    parts += ['Round trips of one stats refresh (get_volume_stats)',
               _stats_table(results['stats']), '']
     two_ds = results['two_datastores']
     parts += _two_ds_title(two_ds, results['config']['reps'])
@@ -694,6 +794,16 @@ def _plot_hits(axes, section):
     ax.plot(ns, [r['bare_s'] for r in summary], 's--', label='bare clones')
     for r in summary:
         ax.annotate(_x(r['ratio']), (r['n'], r['hits_s']))
+    two = section.get('two_processes') or {'skipped': True}
+    if 'skipped' not in two:
+        two_summary = summarize_hits(two)
+        two_ns = [r['n'] for r in two_summary]
+        ax.plot(two_ns, [r['hits_s'] for r in two_summary], '^-',
+                label='hits, two processes (redis)')
+        ax.plot(two_ns, [r['bare_s'] for r in two_summary], 'v--',
+                label='bare clones, two processes')
+        for r in two_summary:
+            ax.annotate(_x(r['ratio']), (r['n'], r['hits_s']))
     ax.set_xticks(ns)
     ax.set_xlabel('concurrent requests (N)')
     ax.set_ylabel('wall time (s); labels: hits/bare')
@@ -703,11 +813,16 @@ def _plot_hits(axes, section):
     ax.plot(ns, [r['calls_per_hit'] for r in summary], 'o-', label='hit')
     ax.plot(ns, [r['calls_per_bare'] for r in summary], 's--',
             label='bare clone')
+    if 'skipped' not in two:
+        ax.plot(two_ns, [r['calls_per_hit'] for r in two_summary], '^-',
+                label='hit, two processes (redis)')
     ax.axhline(ROUND_TRIPS_PER_HIT_MAX, color='gray', linestyle=':',
                label='target per hit')
     ax.set_xticks(ns)
-    ax.set_ylim(0, 2 + max([r['calls_per_hit'] for r in summary] +
-                           [ROUND_TRIPS_PER_HIT_MAX]))
+    per_hit = [r['calls_per_hit'] for r in summary]
+    if 'skipped' not in two:
+        per_hit += [r['calls_per_hit'] for r in two_summary]
+    ax.set_ylim(0, 2 + max(per_hit + [ROUND_TRIPS_PER_HIT_MAX]))
     ax.set_xlabel('concurrent requests (N)')
     ax.set_ylabel('SOAP round trips per request')
     ax.set_title('round trips per hit and per bare clone')

@@ -13,10 +13,12 @@
 
 """Benchmark the image-template cache against the stock VMDK driver.
 
-Runs in one process against the vCenter named by VCENTER_HOST,
-VCENTER_PORT and VCENTER_WSDL (the simulator or a real one), prints a
-table and writes results.json, bench.png and bench.log under --out.
-Everything it creates in vCenter is deleted at the end. See README.md.
+Runs against the vCenter named by VCENTER_HOST, VCENTER_PORT and
+VCENTER_WSDL (the simulator or a real one), in one process except for the
+concurrent hits in two processes (bench/worker.py, sharing a private
+redis-server), prints a table and writes results.json, bench.png and
+bench.log under --out. Everything it creates in vCenter is deleted at the
+end. See README.md.
 """
 
 import argparse
@@ -41,6 +43,7 @@ warnings.filterwarnings('ignore', message='(?s).*Eventlet is deprecated')
 
 # Importing bench first applies cinder's eventlet monkey patching (see
 # bench/__init__.py), which must precede oslo_vmware and cinder.volume.
+from bench import cluster
 from bench import probe as probe_mod
 from bench import report
 from cinder.volume.drivers.vmware import vmdk
@@ -372,28 +375,151 @@ class Bench(object):
             entry = self.template(image_id)
             for i, n in enumerate(ns):
                 print('  N=%d' % n, flush=True)
-                row = {'n': n}
-                for kind in (('hits', 'bare'), ('bare', 'hits'))[i % 2]:
-                    os.sync()
-                    before_bytes = rates.counters() if rates else None
-                    if kind == 'hits':
-                        row[kind] = self._concurrent_hits(image_id, n)
-                    else:
-                        row[kind] = self._concurrent_bare(entry, n)
-                    if rates is not None:
-                        after = rates.counters()
-                        row[kind]['bytes'] = {
-                            k: after[k] - before_bytes[k]
-                            for k in report.BYTE_COUNTERS}
-                rows.append(row)
-                self.delete_volumes()
+                rows.append(self._hits_row(
+                    rates, i, n, functools.partial(
+                        self._concurrent_hits, image_id, n),
+                    functools.partial(self._concurrent_bare, entry, n)))
+            two = self._two_process_hits(rates, image_id, size_mib, entry,
+                                         ns)
         finally:
             if rates is not None:
                 rates.state({k: before[k] for k in RATE_PROFILE})
             self.delete_volumes()
             self.evict(image_id)
         return {'size_mib': size_mib, 'disk_type': DISK_TYPES[0],
-                'rate_model': model, 'rows': rows}
+                'rate_model': model, 'rows': rows, 'two_processes': two}
+
+    def _hits_row(self, rates, i, n, hits, bare):
+        """One N: hits() and bare(), in an order alternating with ``i``."""
+        row = {'n': n}
+        for kind in (('hits', 'bare'), ('bare', 'hits'))[i % 2]:
+            os.sync()
+            before_bytes = rates.counters() if rates else None
+            row[kind] = hits() if kind == 'hits' else bare()
+            if rates is not None:
+                after = rates.counters()
+                row[kind]['bytes'] = {k: after[k] - before_bytes[k]
+                                      for k in report.BYTE_COUNTERS}
+        self.delete_volumes()
+        return row
+
+    def _two_process_hits(self, rates, image_id, size_mib, entry, ns):
+        """The same N hits and N bare clones, split across two processes.
+
+        Two worker processes (bench/worker.py), each with its own driver,
+        vCenter session and coordinator on one private redis-server, first
+        make one hit each (their warm-up, as the one-process section's
+        first request; not measured), then get ceil(N/2) and floor(N/2)
+        requests (N = 1: the first one only) and start them when this
+        process sends "go". Wall time: from just before "go" to the end of
+        the last request of either process.
+        Returns {'skipped': why, 'ns': ns} (and 'fix') when redis-server
+        or the redis package is missing, or when a worker fails outside a
+        request (an error too).
+        """
+        missing = cluster.unavailable()
+        if missing:
+            print('  two processes on redis: not measured: %s; fix: %s'
+                  % missing, flush=True)
+            return {'skipped': missing[0], 'fix': missing[1], 'ns': ns}
+        print('  two processes on redis: starting redis-server and two '
+              'workers', flush=True)
+        server = cluster.RedisServer()
+        workers = []
+        try:
+            server.start()
+            job = {'backend': CACHE_BACKEND, 'lock_url': server.url,
+                   'project': PROJECT,
+                   'image': {'id': image_id, 'disk_type': DISK_TYPES[0],
+                             'path': self.files[(size_mib, DISK_TYPES[0])],
+                             'size': size_mib * units.Mi}}
+            workers = [cluster.Worker(name, job, self.scratch)
+                       for name in ('A', 'B')]
+            warm_up = []
+            for worker in workers:
+                ready = worker.expect('ready', timeout=300)
+                self.volumes.extend((self.cache_drv, _Named(**v))
+                                    for v in ready['volumes'])
+                warm_up.append(ready['warm_up'])
+                if ready['warm_up']['downloads']:
+                    self.errors.append(
+                        'concurrent hits, two processes: the warm-up hit of '
+                        'worker %s downloaded the cached image' % worker.name)
+                LOG.info('two processes on %s: worker %s is pid %s',
+                         server.url, worker.name, ready['pid'])
+            self.delete_volumes()
+            template = vim_util.get_moref_value(entry.ref)
+            rows = []
+            for i, n in enumerate(ns):
+                split = [n] if n == 1 else [n - n // 2, n // 2]
+                print('  N=%d, two processes on redis (%s)' % (
+                    n, '+'.join(map(str, split)) if n > 1
+                    else 'one process only'), flush=True)
+                row = self._hits_row(
+                    rates, i, n,
+                    functools.partial(self._in_workers, workers, 'hits',
+                                      split, template, n),
+                    functools.partial(self._in_workers, workers, 'bare',
+                                      split, template, n))
+                row['split'] = split
+                rows.append(row)
+        except (cluster.WorkerError, RuntimeError, OSError) as exc:
+            LOG.exception('two processes on redis failed')
+            self.errors.append('concurrent hits, two processes on redis: %s'
+                               % exc)
+            return {'skipped': 'failed: %s' % str(exc).splitlines()[0],
+                    'ns': ns}
+        finally:
+            for worker in workers:
+                worker.close()
+            server.stop()
+        return {'lock_server': 'redis-server %s' % server.version,
+                'warm_up': warm_up, 'rows': rows}
+
+    def _in_workers(self, workers, kind, split, template, n):
+        """``kind`` requests in the workers, ``split`` between them.
+
+        Each worker first makes its volumes or stock placements (not
+        timed) and says so, then all get "go" at once. The volumes are
+        tracked as soon as they are named, the clones when reported.
+        """
+        busy = workers[:len(split)]
+        for worker, count in zip(busy, split):
+            worker.send(json.dumps({'kind': kind, 'count': count,
+                                    'template': template}))
+        for worker in busy:
+            self.volumes.extend(
+                (self.cache_drv, _Named(**v))
+                for v in worker.expect('armed')['volumes'])
+        go = time.time()
+        for worker in busy:
+            worker.send('go')
+        done = [worker.expect('done') for worker in busy]
+        for answer in done:
+            self.clones.extend(vim_util.get_moref(value, 'VirtualMachine')
+                               for value in answer['clones'])
+        records = [r for answer in done for r in answer['records']]
+        downloads = sum(answer['downloads'] for answer in done)
+        if downloads:
+            self.errors.append('concurrent hits N=%d, two processes: %d '
+                               'download(s) of a cached image'
+                               % (n, downloads))
+        m = probe_mod.Measurement()
+        m.seconds = max(r['finished'] for r in records) - go
+        for answer in done:
+            m.calls += answer['calls']
+            m.soap_seconds += answer['soap_seconds']
+            m.methods.update(answer['methods'])
+        row = self._concurrent_row(
+            'two processes, %s' % ('hits' if kind == 'hits'
+                                   else 'bare clones'), n, m,
+            [r['error'] or r['finished'] - r['started'] for r in records])
+        row['processes'] = [
+            {'requests': len(a['records']), 'calls': a['calls'],
+             'go_delay_s': a['go_at'] - go,
+             'seconds': max(r['finished'] for r in a['records']) - go}
+            for a in done]
+        return row
 
     def _concurrent_hits(self, image_id, n):
         volumes = [self.new_volume(self.cache_drv, True) for _ in range(n)]
@@ -659,6 +785,14 @@ class Bench(object):
             vm, image_id, units.Gi,
             vim_util.get_moref_value(summary.datastore),
             inv.template_name(image_id), None)
+
+
+class _Named(object):
+    """A volume that a worker created: what delete_volumes needs of it."""
+
+    def __init__(self, id, name):
+        self.id = id
+        self.name = name
 
 
 def parse_args(argv):
