@@ -17,6 +17,7 @@ variables are those of ``endpoint``.
 """
 
 import atexit
+import dataclasses
 import re
 import shutil
 import tempfile
@@ -105,6 +106,12 @@ def stop_coordination():
         _lock_dir = None
 
 
+# The hit/deletion protocol's timings (policy.CachePolicy), shortened with
+# their order kept, so that a purge in a suite waits 1 s, not 10 s.
+QUICK_PROTOCOL = {'known_copy_seconds': 0.2, 'clone_start_seconds': 0.5,
+                  'retire_grace_seconds': 1.0}
+
+
 def make_driver(backend, driver_class=cache_driver.VMwareVcVmdkCacheDriver,
                 setup=True, **overrides):
     """A driver for config group ``backend``, set up against the endpoint."""
@@ -122,6 +129,10 @@ def make_driver(backend, driver_class=cache_driver.VMwareVcVmdkCacheDriver,
     drv = driver_class(configuration=conf)
     if setup:
         drv.do_setup(admin_context())
+        cache = getattr(drv, 'image_cache', None)
+        if cache is not None:
+            cache.policy = dataclasses.replace(cache.policy,
+                                               **QUICK_PROTOCOL)
         drv.check_for_setup_error()
     return drv
 
