@@ -77,8 +77,6 @@ _NAME_RE = re.compile(r'^image-(?P<image_id>[0-9A-Za-z-]+?)'
                       r'(?:\.ds-(?P<ds_key>[0-9a-f]{8}))?'
                       r'(?:\.partial-(?P<token>[0-9a-f]{8})'
                       r'|\.retired-(?P<retired>[0-9]{1,12}))?$')
-# A CloneVM_Task's descriptionId; its entity is the source VM.
-_CLONE_TASK = 'VirtualMachine.clone'
 _RUNNING = ('queued', 'running')
 _PROPS = ['name', 'parent', 'config.template', 'config.createDate',
           'datastore', 'customValue'] + [
@@ -458,12 +456,15 @@ class TemplateInventory(object):
         return dataclasses.replace(entry, name=name, ready=False,
                                    retired_at=_retired_at(name))
 
-    def running_clones(self, vms):
-        """Moref values of those of ``vms`` a running clone task reads.
+    def busy(self, vms):
+        """Moref values of those of ``vms`` a task still runs on.
 
-        vCenter lists running tasks in each VM's ``recentTask`` and in
-        TaskManager's; the simulator only in the latter, so both are read.
-        A clone task's entity is its source VM. Three round trips.
+        A clone task's entity is its source VM, and a template has no
+        other tasks than its clones (and the cache's own, which it waits
+        for), so the task's kind is not asked (vCenter and the simulator
+        describe a clone differently). vCenter lists running tasks in each
+        VM's ``recentTask`` and in TaskManager's; the simulator only in the
+        latter, so both are read. Three round trips.
         """
         if not vms:
             return set()
@@ -489,16 +490,13 @@ class TemplateInventory(object):
         busy = set()
         result = session.invoke_api(
             vim_util, 'get_properties_for_a_collection_of_objects', vim,
-            'Task', list(tasks.values()),
-            ['info.state', 'info.entity', 'info.descriptionId'])
+            'Task', list(tasks.values()), ['info.state', 'info.entity'])
         with vim_util.WithRetrieval(vim, result) as objects:
             for obj in objects:
                 props = vim_util.propset_dict(getattr(obj, 'propSet', None))
                 entity = props.get('info.entity')
                 value = vim_util.get_moref_value(entity) if entity else None
-                if (value in wanted and
-                        props.get('info.descriptionId') == _CLONE_TASK and
-                        props.get('info.state') in _RUNNING):
+                if value in wanted and props.get('info.state') in _RUNNING:
                     busy.add(value)
         return busy
 

@@ -342,7 +342,7 @@ class Upkeep(object):
         deleted = []
         while pending:
             try:
-                busy = self.inventory.running_clones(
+                busy = self.inventory.busy(
                     [doomed.ref for doomed, _e, _r in pending.values()])
             except Exception as exc:
                 LOG.warning("Could not read vCenter's running tasks (%s); "

@@ -100,7 +100,7 @@ class CacheFixtures(common.TestCase):
         self.inventory.backend = 'vmw'
         self.inventory.folder_for.return_value = 'cache-folder'
         self.inventory.retire.side_effect = retired
-        self.inventory.running_clones.return_value = set()
+        self.inventory.busy.return_value = set()
         self.policy = policy.CachePolicy(enabled=True, max_image_gb=10)
         self.glance = mock.create_autospec(image_access.GlanceImages,
                                            instance=True)

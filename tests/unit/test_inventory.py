@@ -337,7 +337,7 @@ class InventoryTestCase(common.TestCase):
         self.assertEqual((False, when), (retired.ready, retired.retired_at))
 
     def test_no_vms_no_question(self):
-        self.assertEqual(set(), self.inv.running_clones([]))
+        self.assertEqual(set(), self.inv.busy([]))
         self.session.invoke_api.assert_not_called()
 
     @ddt.data(0, 7)

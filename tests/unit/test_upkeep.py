@@ -254,7 +254,7 @@ class RetireProtocolTestCase(test_cache.CacheFixtures):
         self.assertEqual([('retire', victim),
                           ('sleep', self.policy.retire_grace_seconds),
                           ('delete', 'vm-1')], self.events)
-        self.inventory.running_clones.assert_called_once_with(['vm-1'])
+        self.inventory.busy.assert_called_once_with(['vm-1'])
         # The notification tells the copy by the name it had.
         self.notifier.emit.assert_called_once_with(
             notify.PURGE, victim, reason='operator',
@@ -275,16 +275,15 @@ class RetireProtocolTestCase(test_cache.CacheFixtures):
         self.assertEqual([('delete', 'vm-1')], self.events)
 
     def test_a_copy_a_clone_reads_is_waited_for(self):
-        self.inventory.running_clones.side_effect = [{'vm-1'}, {'vm-1'},
-                                                     set()]
+        self.inventory.busy.side_effect = [{'vm-1'}, {'vm-1'}, set()]
         self.assertEqual([entry()], self.cache._delete(
             [(entry(), upkeep.REASON_OVER_CAP, None)], wait=30))
         self.assertEqual(['retire', 'sleep', 'sleep', 'sleep', 'delete'],
                          [e[0] for e in self.events])
-        self.assertEqual(3, self.inventory.running_clones.call_count)
+        self.assertEqual(3, self.inventory.busy.call_count)
 
     def test_a_copy_still_read_after_the_wait_stays_retired(self):
-        self.inventory.running_clones.return_value = {'vm-1'}
+        self.inventory.busy.return_value = {'vm-1'}
         with self.assertLogs(upkeep.LOG.logger, 'INFO') as logs:
             self.assertEqual([], self.cache._delete(
                 [(entry(), upkeep.REASON_OVER_CAP, None)], wait=0))
@@ -296,7 +295,7 @@ class RetireProtocolTestCase(test_cache.CacheFixtures):
         self.assertFalse(kept.ready)
 
     def test_unknown_tasks_leave_it_retired(self):
-        self.inventory.running_clones.side_effect = vexc.VimException('x')
+        self.inventory.busy.side_effect = vexc.VimException('x')
         with self.assertLogs(upkeep.LOG.logger, 'WARNING'):
             self.assertEqual([], self.cache._delete(
                 [(entry(), upkeep.REASON_OVER_CAP, None)]))

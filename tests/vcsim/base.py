@@ -40,10 +40,19 @@ def fault_api(method, body=None, rule_id=None):
     :param method: GET (rules and counters), POST (``body``: a rule),
         DELETE (all rules, or the rule ``rule_id``).
     """
-    url = 'https://%s:%s/vcsim/faults' % (os.environ['VCENTER_HOST'],
-                                          os.environ.get('VCENTER_PORT'))
-    if rule_id is not None:
-        url = '%s/%s' % (url, rule_id)
+    return _simulator_api('faults' if rule_id is None else
+                          'faults/%s' % rule_id, method, body)
+
+
+def rates_api(settings=None):
+    """The simulator's data-rate model (doc/simulator.md): set, or read."""
+    return _simulator_api('rates', 'GET' if settings is None else 'POST',
+                          settings)
+
+
+def _simulator_api(path, method, body):
+    url = 'https://%s:%s/vcsim/%s' % (os.environ['VCENTER_HOST'],
+                                      os.environ.get('VCENTER_PORT'), path)
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method,
                                  headers={'Content-Type': 'application/json'})

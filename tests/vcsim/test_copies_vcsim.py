@@ -163,8 +163,8 @@ class CopiesTestCase(base.SimulatorTestCase):
         image_id = self.add_image()
         done = self.warm_on(image_id, SECOND, FIRST)
         first, second = [entry for entry, _added in done]
-        self.assertTrue(self.cache._delete_when_free(
-            first, upkeep.REASON_OPERATOR))
+        self.assertEqual([first], self.cache._delete(
+            [(first, upkeep.REASON_OPERATOR, None)]))
         self.assertEqual({FIRST: [inventory.template_name(image_id)]},
                          self.copies(image_id))
         # And the renamed copy serves the previous release's lookup.

@@ -58,16 +58,36 @@ class LifecycleTestCase(base.FaultsTestCase):
         self.assertEqual([b], self.cached_ids())
 
     def test_purge_spares_template_while_clone_runs(self):
+        """A purge retires the template a clone reads, deletes it after.
+
+        The data-rate model makes the clone task last (a delay of the call
+        would not: no task exists while the call waits). The purge finds
+        the clone's task running once its grace is over, leaves the
+        template retired, and the next purge deletes it.
+        """
         image_id = self.add_image()
         self.create(image_id, ASK)
-        base.fault_api('POST', {'method': 'CloneVM_Task', 'action': 'delay',
-                                'delay_ms': 1500, 'count': 1})
+        [template] = self.entries()
+        rates = {k: v for k, v in base.rates_api().items()
+                 if k != 'counters'}
+        self.addCleanup(base.rates_api, rates)
+        # The image holds 1 MiB of data: a clone of about 3 s.
+        base.rates_api(dict(rates, local_copy_mbps=0.33))
         clone = eventlet.spawn(self.create, image_id, ASK)
-        eventlet.sleep(0.7)  # the clone holds the image's lock by now
+        inventory = self.cache.inventory
+        with eventlet.Timeout(20):
+            while not inventory.busy([template.ref]):
+                eventlet.sleep(0.1)
         self.assertEqual([], self.cache.purge(expired_only=False))
+        [retired] = self.entries()
+        self.assertEqual((template.key, False),
+                         (retired.key, retired.ready))
         volume, backing = clone.wait()
         self.assertEqual(volume.name, self.prop(backing, 'name'))
-        self.assertEqual([image_id], self.cached_ids())
+        self.assertEqual({}, inventory.busy([template.ref]) or {})
+        self.assertEqual([template.key], [
+            e.key for e in self.cache.purge(expired_only=False)])
+        self.assertEqual([], self.entries())
 
     def test_periodic_purge_with_tiny_age_never_fails_clones(self):
         image_id = self.add_image()
