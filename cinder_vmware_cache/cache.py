@@ -37,6 +37,7 @@ from oslo_vmware import vim_util
 
 from cinder_vmware_cache import exceptions
 from cinder_vmware_cache import faults
+from cinder_vmware_cache import hang
 from cinder_vmware_cache import inventory as inv
 from cinder_vmware_cache import locks
 from cinder_vmware_cache import notify
@@ -49,6 +50,11 @@ LOG = logging.getLogger(__name__)
 
 # Cleared in a clone's extraConfig so a volume never looks like a cache entry.
 _CLEARED_MARKERS = {key: '' for key in inv.MARKERS}
+
+# Failures a request may meet in normal operation: no traceback in the log,
+# and the reason image_cache_result gives.
+_EXPECTED_FAILURES = {exceptions.CacheWaitTimeout: 'wait timeout',
+                      exceptions.TaskHung: 'task timeout'}
 
 # How a request or warm added a copy (None: it used one that was there).
 ADDED_FILLED = 'filled'
@@ -119,16 +125,14 @@ class ImageTemplateCache(upkeep.Upkeep):
         try:
             entry, added = self._serve(context, volume, image_service, meta)
         except Exception as exc:
+            expected = isinstance(exc, tuple(_EXPECTED_FAILURES))
             LOG.warning("Image cache could not serve volume %(vol)s from "
                         "image %(img)s (%(exc)s); using the normal path.",
                         {'vol': volume['id'], 'img': image_id,
-                         'exc': exc},
-                        exc_info=not isinstance(
-                            exc, exceptions.CacheWaitTimeout))
+                         'exc': exc}, exc_info=not expected)
             self._remove_backing(volume['name'], volume['id'])
             return Outcome(False, request.not_used(
-                'wait timeout' if isinstance(exc, exceptions.CacheWaitTimeout)
-                else 'cache error'))
+                _EXPECTED_FAILURES.get(type(exc), 'cache error')))
         LOG.info("Volume %(vol)s cloned from the cached template of image "
                  "%(img)s.", {'vol': volume['id'], 'img': image_id})
         filled = added == ADDED_FILLED
@@ -393,8 +397,11 @@ class ImageTemplateCache(upkeep.Upkeep):
                       'ds': target.summary.name})
             self._confirm(source)
             try:
-                vm = self.inventory.seed(
-                    source, name, dataclasses.replace(target, folder=folder))
+                # A seed given up on leaves a partial copy for the purge.
+                with hang.bounded(self.policy.task_timeout,
+                                  'the seed of %s' % name):
+                    vm = self.inventory.seed(source, name, dataclasses.replace(
+                        target, folder=folder))
             except Exception as exc:
                 raise exceptions.ImageCacheError(
                     'seeding a copy of image %s on datastore %s failed: %s'
@@ -465,8 +472,10 @@ class ImageTemplateCache(upkeep.Upkeep):
                  {'be': self.backend, 'img': image_id,
                   'ds': target.summary.name})
         try:
-            self._stock.import_image(context, fill, image_service, image_id,
-                                     target)
+            with hang.bounded(self.policy.task_timeout,
+                              'the fill of image %s' % image_id):
+                self._stock.import_image(context, fill, image_service,
+                                         image_id, target)
             vm = self._stock.volumeops.get_backing(fill['name'], fill['id'])
             if not self.inventory.disk_bytes(vm, target.summary.datastore):
                 raise exceptions.ImageCacheError(
@@ -538,10 +547,13 @@ class ImageTemplateCache(upkeep.Upkeep):
                             **_CLEARED_MARKERS)
         try:
             clone = self._stock.clone_template(
-                volume['name'], entry.ref, target, disk_type, extra_config)
+                volume['name'], entry.ref, target, disk_type, extra_config,
+                timeout=self.policy.task_timeout)
         except Exception as exc:
             # The datastore may be fuller than the snapshot says.
             self._stock.snapshot.clear()
+            if isinstance(exc, exceptions.TaskHung):
+                raise
             if self._broken(entry, exc):
                 raise exceptions.TemplateUnusable(entry, exc)
             raise exceptions.ImageCacheError(

@@ -47,6 +47,10 @@ class CacheWaitTimeout(ImageCacheError):
     """Another request held the image's cache lock for too long."""
 
 
+class TaskHung(ImageCacheError):
+    """vCenter work did not end within image_cache_task_timeout."""
+
+
 class TemplateUnusable(ImageCacheError):
     """Cloning from a cached template failed; the template is dropped."""
 

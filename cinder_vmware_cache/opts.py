@@ -68,10 +68,20 @@ image_cache_opts = [
     cfg.IntOpt('image_cache_wait_timeout',
                default=1800,
                min=1,
-               help='Seconds a request waits for another request that is '
-                    'filling the cache with the same image. A request that '
+               help='Seconds a request waits in all for other requests: one '
+                    'filling the cache with the same image, or seeding a '
+                    'copy of it on the same datastore. A request that '
                     'waits longer creates its volume through the normal '
-                    'download path instead.'),
+                    'download path instead. Cache hits never wait.'),
+    cfg.IntOpt('image_cache_task_timeout',
+               default=3600,
+               min=0,
+               help='Seconds after which a fill (the image import), a seed '
+                    '(a copy to another datastore) or a clone from the '
+                    'cache that has not ended is abandoned: its request '
+                    'creates the volume through the normal download path '
+                    'and a clone task is cancelled. 0 means no bound. '
+                    'Applied in cinder\'s eventlet mode (the default).'),
     cfg.IntOpt('image_cache_leftover_grace_seconds',
                default=3600,
                min=0,

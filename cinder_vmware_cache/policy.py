@@ -79,6 +79,7 @@ class CachePolicy:
     max_total_gb: int = 0
     max_count: int = 0
     wait_timeout: int = 1800
+    task_timeout: int = 3600
     leftover_grace_seconds: int = 3600
     result_metadata: bool = True
     warm_images: tuple = ()
@@ -103,6 +104,7 @@ class CachePolicy:
         'max_total_gb': 'image_cache_max_total_gb',
         'max_count': 'image_cache_max_count',
         'wait_timeout': 'image_cache_wait_timeout',
+        'task_timeout': 'image_cache_task_timeout',
         'leftover_grace_seconds': 'image_cache_leftover_grace_seconds',
         'result_metadata': 'image_cache_result_metadata',
         'warm_images': 'image_cache_warm_images',

@@ -30,11 +30,25 @@ are the ``DatastoreSelector`` methods ``_get_datastores``,
 
 import copy
 
+from oslo_log import log as logging
 from oslo_utils import units
 from oslo_vmware import vim_util
 
 from cinder_vmware_cache import placement
 from cinder_vmware_cache import snapshot
+
+LOG = logging.getLogger(__name__)
+
+# volumeops.clone_backing's disk move type of a full clone.
+_FULL_CLONE_DISK_MOVE = 'moveAllDiskBackingsAndDisallowSharing'
+# How long an abandoned clone is awaited for its cancellation.
+_ABANDON_WAIT_SECONDS = 60
+
+
+def _hang():
+    # Imported late, as cinder's exceptions below: it imports cinder.
+    from cinder_vmware_cache import hang
+    return hang
 
 
 def _vmdk_exceptions():
@@ -90,25 +104,60 @@ class StockDriver(object):
         return selector
 
     def clone_template(self, name, template, target, disk_type,
-                       extra_config):
+                       extra_config, timeout=None):
         """A full clone of a cache template to ``target``: the new VM.
 
-        As ``volumeops.clone_backing``, but the template's disk device,
-        which the clone spec names, is read through the snapshot: a
-        template's disks never change, and a burst reads it once.
+        As ``volumeops.clone_backing`` (its clone spec), with two changes:
+        the template's disk device, which the spec names, is read through
+        the snapshot (a template's disks never change, and a burst reads it
+        once); and a clone that has not ended after ``timeout`` seconds is
+        abandoned (``_abandon``), raising TaskHung.
         """
-        from cinder.volume.drivers.vmware import volumeops
         if self._template_vops is None:
             vops = copy.copy(self._driver.volumeops)
             vops._get_disk_device = self.snapshot.memoize(
                 vops._get_disk_device, key=vim_util.get_moref_value)
             self._template_vops = vops
-        return self._template_vops.clone_backing(
-            name, template, None, volumeops.FULL_CLONE_TYPE,
-            target.summary.datastore,
-            disk_type=disk_type, host=target.host,
-            resource_pool=target.resource_pool, extra_config=extra_config,
-            folder=target.folder)
+        spec = self._template_vops._get_clone_spec(
+            target.summary.datastore, _FULL_CLONE_DISK_MOVE, None, template,
+            disk_type, host=target.host, resource_pool=target.resource_pool,
+            extra_config=extra_config)
+        session = self._driver.session
+        task = session.invoke_api(session.vim, 'CloneVM_Task', template,
+                                  folder=target.folder, name=name,
+                                  spec=spec)
+        hang = _hang()
+        try:
+            with hang.bounded(timeout, 'the clone %s' % name):
+                return session.wait_for_task(task).result
+        except hang.exceptions.TaskHung:
+            self._abandon(task, name)
+            raise
+
+    def _abandon(self, task, name):
+        """Cancel a clone given up on, and remove what it made.
+
+        vCenter cancels a running clone; the simulator cannot, so the task
+        is then awaited (bounded) and a VM it made is deleted, so that the
+        normal path can create the volume's own under the same name.
+        """
+        session = self._driver.session
+        try:
+            session.invoke_api(session.vim, 'CancelTask', task)
+        except Exception as exc:
+            LOG.info("Could not cancel the clone task of %(name)s (%(exc)s); "
+                     "waiting for its end.", {'name': name, 'exc': exc})
+        try:
+            with _hang().bounded(_ABANDON_WAIT_SECONDS,
+                                 'the abandoned clone %s' % name):
+                made = session.wait_for_task(task).result
+        except Exception as exc:
+            LOG.info("The abandoned clone %(name)s made nothing (%(exc)s).",
+                     {'name': name, 'exc': exc})
+            return
+        LOG.warning("Deleting %s, made by a clone abandoned after "
+                    "image_cache_task_timeout.", name)
+        self.volumeops.delete_backing(made)
 
     @property
     def volumeops(self):

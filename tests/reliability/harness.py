@@ -436,6 +436,7 @@ class ReliabilityTestCase(base.FaultsTestCase):
         super().setUp()
         self.session = self.driver.session
         self.volumes = []
+        self.results = {}
         self.image_paths = {}
         refresh_datastores(self.session)
         self.vms_before = vm_inventory(self.session)
@@ -475,6 +476,9 @@ class ReliabilityTestCase(base.FaultsTestCase):
         result = self.driver.clone_image(
             ctx, volume, None, service.show(ctx, image_id), service)
         self.assertTrue(result[1])
+        # What image_cache_result says of it (None: nothing said).
+        self.results[volume.id] = ((result[0] or {}).get('metadata') or
+                                   {}).get('image_cache_result')
         backing = self.vops.get_backing(volume.name, volume.id)
         self.assertIsNotNone(backing, 'volume %s has no backing' % volume.id)
         return volume, backing

@@ -167,7 +167,8 @@ class CacheTestCase(CacheFixtures):
         expected_extra.update({k: '' for k in inventory.MARKERS})
         self.stock.clone_template.assert_called_once_with(
             'volume-vol-id', 'vm-1', self.placement,
-            self.stock.disk_type.return_value, expected_extra)
+            self.stock.disk_type.return_value, expected_extra,
+            timeout=self.policy.task_timeout)
         clone = self.stock.clone_template.return_value
         vops.update_backing_disk_uuid.assert_called_once_with(clone, 'vol-id')
         self.stock.extend.assert_called_once_with(
@@ -331,6 +332,17 @@ class CacheTestCase(CacheFixtures):
         # The partial clone of the request is removed.
         self.stock.volumeops.delete_backing.assert_called_once_with(
             self.stock.volumeops.get_backing.return_value)
+
+    def test_a_hung_clone_falls_back_and_keeps_the_template(self):
+        self.inventory.copies.return_value = [entry()]
+        self.stock.clone_template.side_effect = exceptions.TaskHung(
+            'the clone volume-vol-id did not end within 3600 s')
+        with self.assertLogs(cache.LOG.logger, 'WARNING') as logs:
+            self.assertEqual(cache.Outcome(False, 'not used: task timeout'),
+                             self.create())
+        self.assertNotIn('Traceback', '\n'.join(logs.output))
+        self.cache.wait_background()
+        self.inventory.delete.assert_not_called()
 
     def test_template_kept_when_it_cannot_be_reread(self):
         self.inventory.copies.return_value = [entry()]

@@ -17,6 +17,7 @@ private method that a cinder release renames, drops or calls differently
 fails here, in the tox env of that release.
 """
 
+import contextlib
 import sys
 from unittest import mock
 
@@ -30,6 +31,8 @@ from oslo_config import fixture as config_fixture
 from oslo_utils import units
 from oslo_vmware import vim_util
 
+from cinder_vmware_cache import exceptions
+from cinder_vmware_cache import hang
 from cinder_vmware_cache import placement
 from cinder_vmware_cache import stock
 from tests import common
@@ -203,44 +206,87 @@ class SnapshotSelectorTestCase(common.TestCase):
 
 
 class TemplateCloneTestCase(common.TestCase):
-    """Clones of a template read its disk device once per snapshot."""
+    """Clones of a template: the stock spec, one disk read, a bound."""
 
     def setUp(self):
         super().setUp()
-        self.patched = {name: self.useFixture(fixtures.MockPatchObject(
-            volumeops.VMwareVolumeOps, name, autospec=True)).mock
-            for name in ('_get_disk_device', 'clone_backing')}
+        self.read_device = self.useFixture(fixtures.MockPatchObject(
+            volumeops.VMwareVolumeOps, '_get_disk_device',
+            autospec=True)).mock
+        self.session = mock.Mock()
         self.driver = mock.create_autospec(vmdk.VMwareVcVmdkDriver,
                                            instance=True)
+        self.driver.session = self.session
         self.driver.volumeops = volumeops.VMwareVolumeOps(
-            mock.Mock(), 10, 'key', 'type')
+            self.session, 10, 'key', 'type')
         self.stock = stock.StockDriver(self.driver)
         self.target = placement.Placement(
             'host', 'rp', 'folder', mock.Mock(datastore='ds'), 'dc')
 
+    def clone(self, **kwargs):
+        return self.stock.clone_template('volume-1', 'tmpl', self.target,
+                                         'thin', {'k': 'v'}, **kwargs)
+
     def test_clone_is_the_stock_full_clone(self):
-        vm = self.stock.clone_template('volume-1', 'tmpl', self.target,
-                                       'thin', {'k': 'v'})
-        clone = self.patched['clone_backing']
-        self.assertEqual(clone.return_value, vm)
-        vops, *args = clone.call_args[0]
+        with mock.patch.object(volumeops.VMwareVolumeOps, '_get_clone_spec',
+                               autospec=True) as spec:
+            vm = self.clone()
+        self.assertEqual(self.session.wait_for_task.return_value.result, vm)
+        vops, *args = spec.call_args[0]
         self.assertIsNot(self.driver.volumeops, vops)
-        self.assertEqual(['volume-1', 'tmpl', None,
-                          volumeops.FULL_CLONE_TYPE, 'ds'], args)
-        self.assertEqual({'disk_type': 'thin', 'host': 'host',
-                          'resource_pool': 'rp', 'extra_config': {'k': 'v'},
-                          'folder': 'folder'}, clone.call_args.kwargs)
+        self.assertEqual(['ds', 'moveAllDiskBackingsAndDisallowSharing',
+                          None, 'tmpl', 'thin'], args)
+        self.assertEqual({'host': 'host', 'resource_pool': 'rp',
+                          'extra_config': {'k': 'v'}}, spec.call_args.kwargs)
+        self.session.invoke_api.assert_called_once_with(
+            self.session.vim, 'CloneVM_Task', 'tmpl', folder='folder',
+            name='volume-1', spec=spec.return_value)
+        self.session.wait_for_task.assert_called_once_with(
+            self.session.invoke_api.return_value)
 
     def test_template_disk_device_read_once(self):
-        self.stock.clone_template('volume-1', 'tmpl', self.target, None, {})
-        vops = self.patched['clone_backing'].call_args[0][0]
         template = vim_util.get_moref('vm-1', 'VirtualMachine')
-        vops._get_disk_device(template)
-        vops._get_disk_device(template)
-        self.assertEqual(1, self.patched['_get_disk_device'].call_count)
+        for _ in range(3):
+            self.stock.clone_template('volume-1', template, self.target,
+                                      'thin', {})
+        self.assertEqual(1, self.read_device.call_count)
         # The driver's own volumeops reads afresh.
         self.driver.volumeops._get_disk_device(template)
-        self.assertEqual(2, self.patched['_get_disk_device'].call_count)
+        self.assertEqual(2, self.read_device.call_count)
+
+    def hangs_once(self):
+        """The clone's wait hangs; the wait for its cancellation not."""
+        waits = []
+
+        @contextlib.contextmanager
+        def bounded(seconds, what):
+            waits.append((seconds, what))
+            yield
+            if len(waits) == 1:
+                raise exceptions.TaskHung(what)
+        self.useFixture(fixtures.MockPatchObject(hang, 'bounded', bounded))
+        return waits
+
+    def test_a_hung_clone_is_cancelled_and_what_it_made_removed(self):
+        waits = self.hangs_once()
+        made = self.session.wait_for_task.return_value.result
+        with mock.patch.object(self.driver.volumeops,
+                               'delete_backing') as delete:
+            self.assertRaises(exceptions.TaskHung, self.clone, timeout=7)
+        task = self.session.invoke_api.return_value
+        self.session.invoke_api.assert_called_with(self.session.vim,
+                                                   'CancelTask', task)
+        self.assertEqual([7, 60], [seconds for seconds, _what in waits])
+        delete.assert_called_once_with(made)
+
+    def test_an_abandoned_clone_that_ends_in_error_leaves_nothing(self):
+        self.hangs_once()
+        self.session.wait_for_task.side_effect = [
+            mock.Mock(), RuntimeError('cancelled')]
+        with mock.patch.object(self.driver.volumeops,
+                               'delete_backing') as delete:
+            self.assertRaises(exceptions.TaskHung, self.clone, timeout=7)
+        delete.assert_not_called()
 
 
 class OpenVolumeopsTestCase(common.TestCase):

@@ -1,0 +1,68 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""A bound on vCenter work that may hang: a fill, a seed, a clone.
+
+oslo.vmware waits for a task, and for an upload's answer, without a time
+limit, so a stuck task would hold its request (and, for a fill, every
+request waiting for the image) for good. Under cinder's eventlet patching
+a greenthread can be interrupted wherever it waits; in cinder's threading
+mode it cannot, and the bound is not applied (said once in the log).
+"""
+
+import contextlib
+
+import eventlet
+from eventlet import patcher
+from oslo_log import log as logging
+
+from cinder_vmware_cache import exceptions
+
+LOG = logging.getLogger(__name__)
+
+_said = []
+
+
+def interruptible():
+    """Whether waits in this process can be cut short (eventlet)."""
+    return patcher.is_monkey_patched('socket')
+
+
+@contextlib.contextmanager
+def bounded(seconds, what):
+    """Raise TaskHung if the block has not ended after ``seconds``.
+
+    :param seconds: the bound; 0 or None for none.
+    :param what: what the block does, for the error.
+    """
+    if not seconds:
+        yield
+        return
+    if not interruptible():
+        if not _said:
+            _said.append(True)
+            LOG.warning("image_cache_task_timeout is not applied: this "
+                        "process runs without eventlet, whose waits can be "
+                        "cut short.")
+        yield
+        return
+    timer = eventlet.Timeout(seconds)
+    try:
+        yield
+    except eventlet.Timeout as timeout:
+        if timeout is not timer:
+            raise
+        raise exceptions.TaskHung('%s did not end within %s s '
+                                  '(image_cache_task_timeout)' %
+                                  (what, seconds))
+    finally:
+        timer.cancel()
