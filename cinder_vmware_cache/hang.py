@@ -29,6 +29,9 @@ from cinder_vmware_cache import exceptions
 
 LOG = logging.getLogger(__name__)
 
+# How long an abandoned clone is awaited for its cancellation.
+ABANDON_WAIT_SECONDS = 60
+
 _said = []
 
 
@@ -66,3 +69,39 @@ def bounded(seconds, what):
                                   (what, seconds))
     finally:
         timer.cancel()
+
+
+def wait_for_clone(session, task, timeout, name, delete):
+    """The VM a clone task makes, abandoning it after ``timeout``.
+
+    An abandoned clone is cancelled; vCenter cancels a running clone, the
+    simulator cannot, so the task is then awaited (bounded) and a VM it
+    made is deleted (``delete(vm)``): the normal path then creates the
+    volume's own VM under the same name.
+
+    :raises TaskHung: the clone was abandoned.
+    """
+    try:
+        with bounded(timeout, 'the clone %s' % name):
+            return session.wait_for_task(task).result
+    except exceptions.TaskHung:
+        _abandon(session, task, name, delete)
+        raise
+
+
+def _abandon(session, task, name, delete):
+    try:
+        session.invoke_api(session.vim, 'CancelTask', task)
+    except Exception as exc:
+        LOG.info("Could not cancel the clone task of %(name)s (%(exc)s); "
+                 "waiting for its end.", {'name': name, 'exc': exc})
+    try:
+        with bounded(ABANDON_WAIT_SECONDS, 'the abandoned clone %s' % name):
+            made = session.wait_for_task(task).result
+    except Exception as exc:
+        LOG.info("The abandoned clone %(name)s made nothing (%(exc)s).",
+                 {'name': name, 'exc': exc})
+        return
+    LOG.warning("Deleting %s, made by a clone abandoned after "
+                "image_cache_task_timeout.", name)
+    delete(made)

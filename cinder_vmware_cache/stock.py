@@ -30,19 +30,14 @@ are the ``DatastoreSelector`` methods ``_get_datastores``,
 
 import copy
 
-from oslo_log import log as logging
 from oslo_utils import units
 from oslo_vmware import vim_util
 
 from cinder_vmware_cache import placement
 from cinder_vmware_cache import snapshot
 
-LOG = logging.getLogger(__name__)
-
 # volumeops.clone_backing's disk move type of a full clone.
 _FULL_CLONE_DISK_MOVE = 'moveAllDiskBackingsAndDisallowSharing'
-# How long an abandoned clone is awaited for its cancellation.
-_ABANDON_WAIT_SECONDS = 60
 
 
 def _hang():
@@ -111,7 +106,7 @@ class StockDriver(object):
         the template's disk device, which the spec names, is read through
         the snapshot (a template's disks never change, and a burst reads it
         once); and a clone that has not ended after ``timeout`` seconds is
-        abandoned (``_abandon``), raising TaskHung.
+        abandoned (``hang.wait_for_clone``), raising TaskHung.
         """
         if self._template_vops is None:
             vops = copy.copy(self._driver.volumeops)
@@ -126,38 +121,8 @@ class StockDriver(object):
         task = session.invoke_api(session.vim, 'CloneVM_Task', template,
                                   folder=target.folder, name=name,
                                   spec=spec)
-        hang = _hang()
-        try:
-            with hang.bounded(timeout, 'the clone %s' % name):
-                return session.wait_for_task(task).result
-        except hang.exceptions.TaskHung:
-            self._abandon(task, name)
-            raise
-
-    def _abandon(self, task, name):
-        """Cancel a clone given up on, and remove what it made.
-
-        vCenter cancels a running clone; the simulator cannot, so the task
-        is then awaited (bounded) and a VM it made is deleted, so that the
-        normal path can create the volume's own under the same name.
-        """
-        session = self._driver.session
-        try:
-            session.invoke_api(session.vim, 'CancelTask', task)
-        except Exception as exc:
-            LOG.info("Could not cancel the clone task of %(name)s (%(exc)s); "
-                     "waiting for its end.", {'name': name, 'exc': exc})
-        try:
-            with _hang().bounded(_ABANDON_WAIT_SECONDS,
-                                 'the abandoned clone %s' % name):
-                made = session.wait_for_task(task).result
-        except Exception as exc:
-            LOG.info("The abandoned clone %(name)s made nothing (%(exc)s).",
-                     {'name': name, 'exc': exc})
-            return
-        LOG.warning("Deleting %s, made by a clone abandoned after "
-                    "image_cache_task_timeout.", name)
-        self.volumeops.delete_backing(made)
+        return _hang().wait_for_clone(session, task, timeout, name,
+                                      self.volumeops.delete_backing)
 
     @property
     def volumeops(self):
