@@ -443,15 +443,19 @@ class ReliabilityTestCase(base.FaultsTestCase):
         self.files_before = datastore_files(self.session)
         self.addCleanup(self.delete_volumes)
         self.clones = []
-        real_clone = self.vops.clone_backing
+        # Every clone: the stock ones, seeds, and hits from a template.
+        self.spy_clones(self.vops, 'clone_backing')
+        self.spy_clones(self.cache._stock, 'clone_template')
+
+    def spy_clones(self, obj, method):
+        real_clone = getattr(obj, method)
 
         def spy(name, backing, *args, **kwargs):
             # What every clone reads from, as vCenter sees it right then.
             self.clones.append((name,) + vm_inventory_entry(self.session,
                                                             backing))
             return real_clone(name, backing, *args, **kwargs)
-        patcher = mock.patch.object(self.vops, 'clone_backing',
-                                    side_effect=spy)
+        patcher = mock.patch.object(obj, method, side_effect=spy)
         patcher.start()
         self.addCleanup(patcher.stop)
 

@@ -245,6 +245,7 @@ class StartupOptionsTestCase(common.TestCase):
         'image_cache_max_total_gb': ['-1'],
         'image_cache_max_count': ['-3', '1e3'],
         'image_cache_wait_timeout': ['0'],
+        'image_cache_task_timeout': ['-1'],
         'image_cache_leftover_grace_seconds': ['-1'],
         'image_cache_placement': ['nearest'],
         'image_cache_placement_max_utilization': ['101', '-1'],
@@ -258,6 +259,7 @@ class StartupOptionsTestCase(common.TestCase):
         'image_cache_max_total_gb': str(10 ** 20),
         'image_cache_max_count': '0',
         'image_cache_wait_timeout': '1',
+        'image_cache_task_timeout': '0',
         'image_cache_leftover_grace_seconds': '0',
         'image_cache_placement': 'stock',
         'image_cache_placement_max_utilization': '100',
@@ -324,7 +326,11 @@ class StartupOptionsTestCase(common.TestCase):
                           'result_metadata': True, 'warm_images': [],
                           'placement': 'stock',
                           'placement_max_utilization': 100,
-                          'max_copies_per_image': 1},
+                          'max_copies_per_image': 1, 'task_timeout': 0,
+                          # Not options: the hit/deletion protocol.
+                          'known_copy_seconds': 2.0,
+                          'clone_start_seconds': 5.0,
+                          'retire_grace_seconds': 10.0},
                          limits['policy'])
         empty = results['empty']
         self.assertTrue(empty['started'], empty)

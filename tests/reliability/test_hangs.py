@@ -20,6 +20,7 @@ works afterwards.
 
 import time
 
+import eventlet
 import fixtures
 from oslo_vmware import rw_handles
 
@@ -65,11 +66,27 @@ class HangsTestCase(harness.ReliabilityTestCase):
         self.assertEqual('not used: task timeout',
                          self.results[first[0].id])
         self.assertEqual([], self.ready_templates())
+        # vCenter ends the stalled upload (its idle timeout); the stock
+        # import, whose clean-up ran when it was abandoned, has removed its
+        # temporary VM, but the simulator then writes the partial disk
+        # file: the one thing left, in the stock driver's temporary folder.
+        test_fill_faults.close_uploads(uploads)
+        eventlet.sleep(1)
+        temporary = '/%s/' % harness.STOCK_TEMP_FOLDER
+        partial = [p for p in self.new_files() if temporary in p]
+        self.assertEqual(1, len(partial), partial)
+        self.assertTrue(partial[0].endswith('-flat.vmdk'), partial)
+        self.vops.delete_file(partial[0], self.vops.get_dc(
+            self.vops.get_host(first[1])))
         self.set_policy(leftover_grace_seconds=0)
         self.cache.purge()
         volumes = [first, self.request(image_id), self.request(image_id)]
         self.assert_vcenter_state(volumes, [image_id])
         self.assert_clean()
+
+    def new_files(self):
+        files = harness.datastore_files(self.session)
+        return sorted(set(files) - set(self.files_before))
 
     def test_a_hung_clone_is_abandoned_and_what_it_made_removed(self):
         """The data-rate model holds the clone task for 12 s.
