@@ -406,6 +406,7 @@ class ImageTemplateCache(upkeep.Upkeep):
                 raise exceptions.ImageCacheError(
                     'seeding a copy of image %s on datastore %s failed: %s'
                     % (source.image_id, target.summary.name, exc))
+        self._stock.took_space(target, source.size_bytes)
         entry = self._remember(source.image_id, name, vm, source.size_bytes,
                                target.datastore, source.folder,
                                source.adapter_type)
@@ -417,8 +418,6 @@ class ImageTemplateCache(upkeep.Upkeep):
     def _remember(self, image_id, name, vm, size, datastore, folder,
                   adapter):
         """The entry of a copy just published, kept for the stats."""
-        # The new VM took space the snapshot does not know of.
-        self._stock.snapshot.clear()
         now = timeutils.utcnow()
         entry = pol.CacheEntry(image_id=image_id, name=name, ref=vm,
                                ready=True, size_bytes=size,
@@ -486,6 +485,7 @@ class ImageTemplateCache(upkeep.Upkeep):
         except Exception:
             with excutils.save_and_reraise_exception():
                 self._remove_backing(fill['name'], fill['id'])
+        self._stock.took_space(target, size)
         return self._remember(image_id, name, vm, size, target.datastore,
                               vim_util.get_moref_value(target.folder),
                               adapter)
