@@ -155,14 +155,7 @@ class FillFaultsTestCase(harness.ReliabilityTestCase):
         it, as vCenter's idle timeout would). Meanwhile other requests for
         the image wait image_cache_wait_timeout, then take the normal path.
         """
-        uploads = []
-
-        class RecordingWriteHandle(rw_handles.FileWriteHandle):
-            def __init__(self, *args, **kwargs):
-                super().__init__(*args, **kwargs)
-                uploads.append(self)
-        self.useFixture(fixtures.MonkeyPatch(
-            'oslo_vmware.rw_handles.FileWriteHandle', RecordingWriteHandle))
+        uploads = record_uploads(self)
         self.set_policy(wait_timeout=2)
         image_id = self.add_image(disk_type=FLAT)
         self.images.break_after = 3
@@ -195,6 +188,19 @@ class FillFaultsTestCase(harness.ReliabilityTestCase):
 
 def inventory_name(image_id):
     return 'image-%s' % image_id
+
+
+def record_uploads(test):
+    """The datastore uploads (oslo.vmware write handles) a test makes."""
+    uploads = []
+
+    class RecordingWriteHandle(rw_handles.FileWriteHandle):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            uploads.append(self)
+    test.useFixture(fixtures.MonkeyPatch(
+        'oslo_vmware.rw_handles.FileWriteHandle', RecordingWriteHandle))
+    return uploads
 
 
 def close_uploads(uploads):

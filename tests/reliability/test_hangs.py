@@ -21,8 +21,6 @@ works afterwards.
 import time
 
 import eventlet
-import fixtures
-from oslo_vmware import rw_handles
 
 from tests.reliability import harness
 from tests.reliability import test_fill_faults
@@ -48,14 +46,7 @@ class HangsTestCase(harness.ReliabilityTestCase):
         As in test_fill_faults: a stream that breaks stalls a flat upload
         until vCenter's idle timeout, which the simulator never has.
         """
-        uploads = []
-
-        class RecordingWriteHandle(rw_handles.FileWriteHandle):
-            def __init__(self, *args, **kwargs):
-                super().__init__(*args, **kwargs)
-                uploads.append(self)
-        self.useFixture(fixtures.MonkeyPatch(
-            'oslo_vmware.rw_handles.FileWriteHandle', RecordingWriteHandle))
+        uploads = test_fill_faults.record_uploads(self)
         self.addCleanup(test_fill_faults.close_uploads, uploads)
         image_id = self.add_image(disk_type='preallocated')
         self.images.break_after = 3
