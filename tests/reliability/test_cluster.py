@@ -87,7 +87,7 @@ class TwoProcessesTests(object):
 
         records = [r for report in reports for r in report['volumes']]
         for record in records:
-            self.volumes.append(_Volume(record))
+            self.volumes.append(harness.WorkerVolume(record))
         self.assertEqual([], [r['error'] for r in records if r['error']])
         self.assertEqual(2 * PER_PROCESS, len({r['id'] for r in records}))
         downloads = sum(report['downloads'].get(image_id, 0)
@@ -98,7 +98,7 @@ class TwoProcessesTests(object):
             backing = vim_util.get_moref(record['backing'],
                                          'VirtualMachine')
             self.assertIsNotNone(record['backing'])
-            volumes.append((_Volume(record), backing))
+            volumes.append((harness.WorkerVolume(record), backing))
         self.assert_vcenter_state(volumes, [image_id])
         self.assert_clean()
 
@@ -111,14 +111,3 @@ class RedisTwoProcessesTestCase(TwoProcessesTests,
 class EtcdTwoProcessesTestCase(TwoProcessesTests,
                                harness.ReliabilityTestCase):
     lock_server_class = harness.EtcdServer
-
-
-class _Volume(object):
-    """What the checks need of a volume another process created."""
-
-    def __init__(self, record):
-        self.id = record['id']
-        self.name = record['name']
-
-    def __getitem__(self, key):
-        return getattr(self, key)

@@ -125,6 +125,42 @@ class FillFaultsTestCase(harness.ReliabilityTestCase):
         self.assert_clones_from_ready_templates()
         self.assert_clean()
 
+    def test_last_use_fails_after_the_fill_published(self):
+        """The fill's SetField (its first use) fails once it has published.
+
+        The rename that publishes comes before the last-use record, so the
+        copy is complete and findable: it stays published, the volume is a
+        clone of it, the purge keeps it, and the next request hits with no
+        new download. (Its last use may stay unrecorded for up to
+        policy.use_record_seconds, as any use; its age then counts from
+        its creation, which is when the fill tried to record it.)
+        """
+        image_id = self.add_image(disk_type=FLAT)
+        rule = self.fault(method='SetField', action='fault',
+                          fault='InvalidArgument')
+        first = self.request(image_id)
+        self.assertEqual(1, base.fault_api('GET', rule_id=rule['id'])['hits'])
+        self.assertEqual(1, self.downloads(image_id))
+        self.cache.wait_background()
+        [template] = self.ready_templates()
+        self.assertEqual(inventory_name(image_id), template.name)
+        self.set_policy(leftover_grace_seconds=0)
+        self.assertEqual([], self.cache.purge())
+        second = self.request(image_id)
+        self.cache.wait_background()
+        self.assertEqual(1, self.downloads(image_id))
+        self.assertEqual([template.key],
+                         [t.key for t in self.ready_templates()])
+        names = (first[0].name, second[0].name)
+        self.assertEqual([(name, template.name, True) for name in names],
+                         [c for c in self.clones if c[0] in names])
+        self.assertEqual(sorted([first[1].value, second[1].value,
+                                 template.key]), sorted(self.new_vms()))
+        for volume, backing in (first, second):
+            self.assert_volume(volume, backing)
+        self.assert_clones_from_ready_templates()
+        self.assert_clean()
+
     def test_glance_stream_breaks_during_import(self):
         image_id = self.add_image(disk_type=STREAM)
         self.images.break_after = 5

@@ -27,7 +27,12 @@ Modes:
     ``wait_for_go``, then create ``count`` volumes concurrently (one
     greenthread each) and report every volume and the downloads made.
     With ``stall_after_chunks``, image streams stop for good after that
-    many chunks and the worker prints ``{"event": "stalled"}``.
+    many chunks and the worker prints ``{"event": "stalled"}``. With
+    ``policy``, those fields of the cache's CachePolicy are replaced (the
+    protocol timings, which are not options). With ``spacing``, volume
+    ``n`` starts ``offset + n * spacing`` seconds after "go" (``offset``
+    defaults to 0), so the requests of a burst are spread out. Each
+    volume reports its ``image_cache_result`` (``result``).
 ``startup``
     Read ``config_file`` as cinder-volume does and run do_setup for each
     backend section in ``sections``; report what each start did.
@@ -49,6 +54,7 @@ from oslo_config import cfg
 
 from cinder_vmware_cache import driver as cache_driver
 from cinder_vmware_cache import opts
+from cinder_vmware_cache import request
 from cinder_vmware_cache.testing import images
 from cinder_vmware_cache.testing import vcenter
 
@@ -88,6 +94,9 @@ def create(job):
     coordination.COORDINATOR.start()
     drv = vcenter.make_driver(job['backend'], enable_image_cache=True,
                               **job.get('overrides', {}))
+    if job.get('policy'):
+        drv._image_cache.policy = dataclasses.replace(
+            drv._image_cache.policy, **job['policy'])
     if job.get('stall_after_chunks') is not None:
         service = StallingImageService(job['stall_after_chunks'])
     else:
@@ -101,13 +110,18 @@ def create(job):
         tpool.execute(sys.stdin.readline)
 
     def one(number):
+        if job.get('spacing'):
+            eventlet.sleep(job.get('offset', 0) + number * job['spacing'])
         image_id = job['images'][number % len(job['images'])]['id']
         volume = vcenter.new_volume(ctx, 1, job.get('metadata'))
         record = {'id': volume.id, 'name': volume.name, 'image_id': image_id,
-                  'backing': None, 'error': None, 'started': time.time()}
+                  'backing': None, 'error': None, 'result': None,
+                  'started': time.time()}
         try:
-            drv.clone_image(ctx, volume, None, service.show(ctx, image_id),
-                            service)
+            model_update, _cloned = drv.clone_image(
+                ctx, volume, None, service.show(ctx, image_id), service)
+            record['result'] = ((model_update or {}).get('metadata') or
+                                {}).get(request.RESULT_KEY)
             backing = drv.volumeops.get_backing(volume.name, volume.id)
             record['backing'] = backing.value if backing else None
         except Exception as exc:
