@@ -12,23 +12,22 @@
 
 """Two cinder-volume-like processes on a shared redis, seen from the bench.
 
-``RedisServer`` runs a private redis-server (Debian package) on loopback
-with no persistence; ``Worker`` runs ``bench/worker.py`` and talks to it
-over JSON lines (see that module for the protocol).
+The redis-server is ``cinder_vmware_cache.testing.servers.RedisServer``
+(also the reliability suite's); ``Worker`` runs ``bench/worker.py`` and
+talks to it over JSON lines (see that module for the protocol).
 """
 
 import importlib.util
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 
 import eventlet
 from eventlet import tpool
+
+from cinder_vmware_cache.testing import servers
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -44,86 +43,6 @@ def unavailable():
                 'pip install "redis>=4.0.0" (bench/requirements.txt; '
                 'tools/test.sh -e bench installs it)')
     return None
-
-
-def _free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
-class RedisServer(object):
-    """A private redis-server on a free loopback port, no persistence."""
-
-    def __init__(self):
-        self.binary = shutil.which('redis-server')
-        self.port = self.proc = self.dir = None
-
-    @property
-    def url(self):
-        return 'redis://127.0.0.1:%d' % self.port
-
-    @property
-    def version(self):
-        """The version redis-server reports, e.g. 7.0.15 ('?': unknown)."""
-        try:
-            words = subprocess.run(
-                [self.binary, '--version'], capture_output=True, text=True,
-                timeout=10).stdout.split()
-        except (OSError, subprocess.SubprocessError):
-            return '?'
-        return next((w[2:] for w in words if w.startswith('v=')), '?')
-
-    def start(self, timeout=15):
-        if not self.binary:
-            raise RuntimeError('%s; fix: %s' % unavailable())
-        self.dir = tempfile.mkdtemp(prefix='cvc-bench-redis-')
-        self.port = _free_port()
-        self.log_path = os.path.join(self.dir, 'redis.log')
-        with open(self.log_path, 'wb') as log:
-            self.proc = subprocess.Popen(
-                [self.binary, '--port', str(self.port), '--bind',
-                 '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir',
-                 self.dir, '--daemonize', 'no'],
-                cwd=self.dir, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                with socket.create_connection(('127.0.0.1', self.port),
-                                              timeout=1) as sock:
-                    sock.sendall(b'PING\r\n')
-                    if sock.recv(64).startswith(b'+PONG'):
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        log = _tail(self.log_path)
-        self.stop()
-        raise RuntimeError('redis-server did not start on port %s; its '
-                           'log:\n%s' % (self.port, log))
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        if self.dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
-
-
-def _tail(path, lines=40):
-    try:
-        with open(path, 'rb') as log:
-            text = log.read().decode('utf-8', 'replace')
-    except OSError:
-        return ''
-    return '\n'.join(text.splitlines()[-lines:])
 
 
 class WorkerError(Exception):
@@ -179,7 +98,7 @@ class Worker(object):
                                         self.log_tail()))
 
     def log_tail(self):
-        return _tail(self.log_path)
+        return servers.tail(self.log_path, 40)
 
     def close(self):
         """Ask it to quit (it stops its coordinator); kill it if it hangs."""
@@ -190,8 +109,4 @@ class Worker(object):
             except (WorkerError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout, self._log):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        servers.close_quietly(self.proc.stdin, self.proc.stdout, self._log)

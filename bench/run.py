@@ -59,6 +59,7 @@ from cinder_vmware_cache import inventory as inv
 from cinder_vmware_cache.testing import disk_images
 from cinder_vmware_cache.testing import endpoint
 from cinder_vmware_cache.testing import images
+from cinder_vmware_cache.testing import servers
 from cinder_vmware_cache.testing import vcenter
 
 ENV = ('VCENTER_HOST', 'VCENTER_PORT', 'VCENTER_WSDL')
@@ -424,7 +425,7 @@ class Bench(object):
             return {'skipped': missing[0], 'fix': missing[1], 'ns': ns}
         print('  two processes on redis: starting redis-server and two '
               'workers', flush=True)
-        server = cluster.RedisServer()
+        server = servers.RedisServer()
         workers = []
         try:
             server.start()

@@ -24,14 +24,11 @@ import os
 import re
 import shutil
 import signal
-import socket
-import ssl
 import subprocess
 import sys
 import tempfile
 import time
 from unittest import mock
-import urllib.request
 
 import eventlet
 from eventlet import tpool
@@ -42,8 +39,8 @@ from oslo_vmware import vim_util
 from cinder_vmware_cache import inventory
 from cinder_vmware_cache.testing import disk_images
 from cinder_vmware_cache.testing import images
+from cinder_vmware_cache.testing import servers
 from cinder_vmware_cache.testing import vcenter
-from tests import common
 from tests.vcsim import base
 
 ASK = {'use_image_cache': 'true'}
@@ -263,174 +260,35 @@ def destroyed_while_read(records):
     return bad
 
 
-def rates_api(settings=None):
-    """The simulator's data-rate model (doc/simulator.md): its state.
-
-    :param settings: rates to set first (POST), e.g.
-        ``{'local_copy_mbps': 0.5}``; None only reads them (GET).
-    """
-    url = 'https://%s:%s/vcsim/rates' % (os.environ['VCENTER_HOST'],
-                                         os.environ.get('VCENTER_PORT'))
-    data = json.dumps(settings).encode() if settings is not None else None
-    req = urllib.request.Request(url, data=data,
-                                 method='GET' if data is None else 'POST',
-                                 headers={'Content-Type': 'application/json'})
-    ctx = ssl._create_unverified_context()
-    with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
-        return json.loads(resp.read())
-
-
 # ---- local services ---------------------------------------------------------
-class _LoopbackServer(object):
-    """A private server from a Debian package, on loopback, on free ports.
+# (Shared with the benchmark.)
+RedisServer = servers.RedisServer
+EtcdServer = servers.EtcdServer
 
-    Its files (data, log) live in a temporary directory removed by stop().
-    Subclasses say how to run it and how to tell that it answers.
-    """
 
-    #: The executable and the Debian package that ships it.
-    program = None
-    package = None
+class LockServerTests(object):
+    """Tests on a tooz backend of their own; a subclass names its server."""
 
-    def __init__(self):
-        self.binary = shutil.which(self.program)
-        self.port = None
-        self.proc = None
-        self.dir = None
+    #: A servers class (start, stop, url) of the tooz backend.
+    lock_server_class = None
 
-    @property
-    def url(self):
-        raise NotImplementedError
-
-    def _command(self):
-        raise NotImplementedError
-
-    def _answers(self):
-        raise NotImplementedError
-
-    def start(self, timeout=15):
-        if not self.binary:
-            raise RuntimeError(
-                '%s is not installed; fix: run tools/test.sh as root, or '
-                'apt-get install %s' % (self.program, self.package))
-        self.dir = tempfile.mkdtemp(prefix='cvc-%s-' % self.program)
-        self.port = common.free_port()
-        self.log_path = os.path.join(self.dir, '%s.log' % self.program)
-        self.log = open(self.log_path, 'wb')
-        self.proc = subprocess.Popen(
-            self._command(), env=self._env(), cwd=self.dir,
-            stdin=subprocess.DEVNULL, stdout=self.log,
-            stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                if self._answers():
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        log = self.log_tail()
-        self.stop()
-        raise RuntimeError('%s did not start on port %s; its log:\n%s' %
-                           (self.program, self.port, log))
-
-    def _env(self):
-        return None
-
-    def log_tail(self, lines=30):
+    @classmethod
+    def setUpClass(cls):
+        cls.lock_server = cls.lock_server_class()
+        # Before the simulator's fixtures: a missing server fails at once.
+        cls.lock_server.start()
         try:
-            with open(self.log_path, 'rb') as log:
-                text = log.read().decode('utf-8', 'replace')
-        except OSError:
-            return ''
-        return '\n'.join(text.splitlines()[-lines:])
+            super().setUpClass()
+        except Exception:
+            cls.lock_server.stop()
+            raise
 
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        if self.dir:
-            self.log.close()
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
-
-
-class RedisServer(_LoopbackServer):
-    """A private redis-server (Debian package) on loopback, no persistence."""
-
-    program = package = 'redis-server'
-
-    @property
-    def url(self):
-        return 'redis://127.0.0.1:%d' % self.port
-
-    def _command(self):
-        return [self.binary, '--port', str(self.port), '--bind', '127.0.0.1',
-                '--save', '', '--appendonly', 'no', '--dir', self.dir,
-                '--daemonize', 'no']
-
-    def _answers(self):
-        with socket.create_connection(('127.0.0.1', self.port),
-                                      timeout=1) as sock:
-            sock.sendall(b'PING\r\n')
-            return sock.recv(64).startswith(b'+PONG')
-
-
-class EtcdServer(_LoopbackServer):
-    """A private one-member etcd (Debian package etcd-server) on loopback.
-
-    Client and peer URLs on free ports, data in the temporary directory.
-    Used through tooz's etcd3gw driver, i.e. etcd's HTTP/JSON gateway; the
-    URL names the gateway's API version, /v3 since etcd 3.4 (etcd3gw
-    would otherwise ask the server's version first).
-    """
-
-    program = 'etcd'
-    package = 'etcd-server'
-
-    def __init__(self):
-        super().__init__()
-        self.peer_port = None
-
-    @property
-    def url(self):
-        return 'etcd3+http://127.0.0.1:%d?api_version=v3' % self.port
-
-    def _command(self):
-        # The client port is taken by start(); the peer port must differ.
-        while True:
-            self.peer_port = common.free_port()
-            if self.peer_port != self.port:
-                break
-        client = 'http://127.0.0.1:%d' % self.port
-        peer = 'http://127.0.0.1:%d' % self.peer_port
-        return [self.binary, '--name', 'cvc',
-                '--data-dir', os.path.join(self.dir, 'data'),
-                '--listen-client-urls', client,
-                '--advertise-client-urls', client,
-                '--listen-peer-urls', peer,
-                '--initial-advertise-peer-urls', peer,
-                '--initial-cluster', 'cvc=%s' % peer,
-                '--initial-cluster-state', 'new',
-                '--initial-cluster-token', 'cvc-%d' % self.port,
-                '--logger', 'zap', '--log-outputs', 'stderr']
-
-    def _env(self):
-        # ETCD_* variables would configure it too: only the flags count.
-        return {key: value for key, value in os.environ.items()
-                if not key.startswith('ETCD_')}
-
-    def _answers(self):
-        url = 'http://127.0.0.1:%d/health' % self.port
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return json.load(response).get('health') == 'true'
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.lock_server.stop()
 
 
 # ---- cinder-volume processes ------------------------------------------------
@@ -490,20 +348,11 @@ class Worker(object):
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout, self._log):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        servers.close_quietly(self.proc.stdin, self.proc.stdout, self._log)
         shutil.rmtree(self.log_dir, ignore_errors=True)
 
     def log_tail(self, lines=60):
-        try:
-            with open(self.log_path, 'rb') as log:
-                text = log.read().decode('utf-8', 'replace')
-        except OSError:
-            return ''
-        return '\n'.join(text.splitlines()[-lines:])
+        return servers.tail(self.log_path, lines)
 
 
 class WorkerVolume(object):
@@ -616,11 +465,6 @@ class ReliabilityTestCase(base.FaultsTestCase):
         patcher = mock.patch.object(obj, method, side_effect=spy)
         patcher.start()
         self.addCleanup(patcher.stop)
-        # Clones of templates go through the stock driver's own copy of
-        # the volumeops, made at its first clone: made again, it copies
-        # this test's spy (else an earlier test's spy keeps the records).
-        self.cache._stock._template_vops = None
-        self.addCleanup(setattr, self.cache._stock, '_template_vops', None)
 
     # ---- requests ----
     def add_image(self, size=IMAGE_BYTES, disk_type='preallocated',

@@ -28,29 +28,8 @@ from tests.vcsim import base
 PER_PROCESS = 10
 
 
-class TwoProcessesTests(object):
+class TwoProcessesTests(harness.LockServerTests):
     """The tests; a subclass per tooz backend names its lock server."""
-
-    #: A harness server class (start, stop, url) of the tooz backend.
-    lock_server_class = None
-
-    @classmethod
-    def setUpClass(cls):
-        cls.lock_server = cls.lock_server_class()
-        # Before the simulator's fixtures: a missing server fails at once.
-        cls.lock_server.start()
-        try:
-            super().setUpClass()
-        except Exception:
-            cls.lock_server.stop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.lock_server.stop()
 
     def worker(self, image_id):
         worker = harness.Worker({

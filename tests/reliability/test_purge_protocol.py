@@ -36,6 +36,7 @@ from testtools import content
 
 from cinder_vmware_cache import request as cache_request
 from tests.reliability import harness
+from tests.vcsim import base
 
 PER_PROCESS = 10
 # The protocol's timings, shortened (known < clone start < retire grace),
@@ -55,28 +56,8 @@ DISK_TYPE = 'streamOptimized'
 RENAME_TASK = 'VirtualMachine.rename'
 
 
-class PurgeRacingClonesTests(object):
-    """The test; a subclass per tooz backend names its lock server."""
-
-    #: A harness server class (start, stop, url) of the tooz backend.
-    lock_server_class = None
-
-    @classmethod
-    def setUpClass(cls):
-        cls.lock_server = cls.lock_server_class()
-        cls.lock_server.start()
-        try:
-            super().setUpClass()
-        except Exception:
-            cls.lock_server.stop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.lock_server.stop()
+class PurgeRacingClonesTests(harness.LockServerTests):
+    """The tests; a subclass per tooz backend names its lock server."""
 
     def share_lock_server(self):
         """This process's coordinator on the workers' tooz backend."""
@@ -92,9 +73,9 @@ class PurgeRacingClonesTests(object):
     def slow_copies(self):
         """Every disk copy at COPY_MBPS; the rates before are restored."""
         rates = ('local_copy_mbps', 'xds_copy_mbps')
-        before = harness.rates_api()
-        harness.rates_api({k: COPY_MBPS for k in rates})
-        self.addCleanup(harness.rates_api, {k: before[k] for k in rates})
+        before = base.rates_api()
+        base.rates_api({k: COPY_MBPS for k in rates})
+        self.addCleanup(base.rates_api, {k: before[k] for k in rates})
 
     def worker(self, image_id, offset):
         worker = harness.Worker({
