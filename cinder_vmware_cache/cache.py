@@ -251,7 +251,8 @@ class ImageTemplateCache(upkeep.Upkeep):
                     with locks.held(name, blocking=deadline.left()):
                         entry, added, target = self._fill_or_find(
                             context, spec, image_service, meta, folder,
-                            choice, adapter, local_copy)
+                            choice if pinned else self._fresh_choice(
+                                spec, choice), adapter, local_copy)
             use(entry, target, added)
         except exceptions.TemplateUnusable as exc:
             # Other clones may still read it: wait for them, then drop it so
@@ -264,6 +265,18 @@ class ImageTemplateCache(upkeep.Upkeep):
             raise
         self._after_adding(added, trigger)
         return entry, added
+
+    def _fresh_choice(self, spec, choice):
+        """The stock choice from fresh reads, for a fill.
+
+        The stock import picks its own temporary folder from fresh reads;
+        a fill placed by the snapshot's older free space could land apart
+        from it, and the import would then copy its disk once more. Kept
+        in the datacenter of ``choice``, whose copies were listed.
+        """
+        self._stock.snapshot.clear()
+        fresh = self._stock.place(spec, self._stock.candidates(spec))
+        return fresh if fresh.datacenter == choice.datacenter else choice
 
     def _fill_or_find(self, context, spec, image_service, meta, folder,
                       choice, adapter, local_copy):

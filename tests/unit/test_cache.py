@@ -212,6 +212,16 @@ class CacheTestCase(CacheFixtures):
         self.assertLessEqual(waited, self.policy.wait_timeout)
         self.assertGreater(waited, self.policy.wait_timeout - 5)
 
+    def test_a_fill_is_placed_from_fresh_reads(self):
+        self.inventory.copies.return_value = []
+        self.inventory.disk_size.return_value = units.Gi
+        fresh = dataclasses.replace(self.placement, host='host-fresh')
+        self.stock.place.side_effect = [self.placement, fresh]
+        self.assertEqual(cache.Outcome(True, 'filled'), self.create())
+        self.stock.snapshot.clear.assert_called()
+        self.assertEqual('host-fresh',
+                         self.stock.import_image.call_args[0][4].host)
+
     def test_caps_failure_after_fill_keeps_the_volume(self):
         self.cache.policy = policy.CachePolicy(enabled=True, max_count=1)
         self.inventory.copies.return_value = []
