@@ -476,15 +476,8 @@ class TemplateInventory(object):
             vim.service_content.taskManager, 'recentTask')
         for task in getattr(manager, 'ManagedObjectReference', None) or []:
             tasks[vim_util.get_moref_value(task)] = task
-        result = session.invoke_api(
-            vim_util, 'get_properties_for_a_collection_of_objects', vim,
-            'VirtualMachine', list(vms), ['recentTask'])
-        with vim_util.WithRetrieval(vim, result) as objects:
-            for obj in objects:
-                props = vim_util.propset_dict(getattr(obj, 'propSet', None))
-                for task in getattr(props.get('recentTask'),
-                                    'ManagedObjectReference', None) or []:
-                    tasks[vim_util.get_moref_value(task)] = task
+        for task in self._vm_tasks(vms):
+            tasks[vim_util.get_moref_value(task)] = task
         if not tasks:
             return set()
         busy = set()
@@ -499,6 +492,36 @@ class TemplateInventory(object):
                 if value in wanted and props.get('info.state') in _RUNNING:
                     busy.add(value)
         return busy
+
+    def _vm_tasks(self, vms):
+        """The recent tasks of VMs; one gone meanwhile has none.
+
+        One round trip; when a VM is gone (another purge deleted it),
+        vCenter fails the whole question, so it is asked VM by VM.
+        """
+        try:
+            found = self._recent_tasks(vms)
+        except vexc.ManagedObjectNotFoundException:
+            found = []
+            for vm in vms:
+                try:
+                    found.extend(self._recent_tasks([vm]))
+                except vexc.ManagedObjectNotFoundException:
+                    LOG.debug("Cache VM %s is gone.", vm)
+        return found
+
+    def _recent_tasks(self, vms):
+        session, vim = self._session, self._session.vim
+        result = session.invoke_api(
+            vim_util, 'get_properties_for_a_collection_of_objects', vim,
+            'VirtualMachine', list(vms), ['recentTask'])
+        tasks = []
+        with vim_util.WithRetrieval(vim, result) as objects:
+            for obj in objects:
+                props = vim_util.propset_dict(getattr(obj, 'propSet', None))
+                tasks.extend(getattr(props.get('recentTask'),
+                                     'ManagedObjectReference', None) or [])
+        return tasks
 
     def delete(self, vm):
         """Destroy a cache VM and its files; one already gone is fine."""

@@ -18,6 +18,7 @@ import time
 import uuid
 
 import eventlet
+from oslo_vmware import vim_util
 
 from cinder_vmware_cache import inventory
 from cinder_vmware_cache.testing import vcenter
@@ -88,6 +89,15 @@ class LifecycleTestCase(base.FaultsTestCase):
         self.assertEqual([template.key], [
             e.key for e in self.cache.purge(expired_only=False)])
         self.assertEqual([], self.entries())
+
+    def test_a_vm_gone_meanwhile_is_not_busy(self):
+        # Another purge (the periodic one, the command) deleted it first.
+        image_id = self.add_image()
+        self.create(image_id, ASK)
+        [template] = self.entries()
+        gone = vim_util.get_moref('vm-999999', 'VirtualMachine')
+        self.assertEqual(set(), self.cache.inventory.busy([template.ref,
+                                                           gone]))
 
     def test_periodic_purge_with_tiny_age_never_fails_clones(self):
         image_id = self.add_image()
