@@ -59,16 +59,18 @@ class HangsTestCase(harness.ReliabilityTestCase):
         self.assertEqual([], self.ready_templates())
         # vCenter ends the stalled upload (its idle timeout); the stock
         # import, whose clean-up ran when it was abandoned, has removed its
-        # temporary VM, but the simulator then writes the partial disk
-        # file: the one thing left, in the stock driver's temporary folder.
+        # temporary VM. When it had put the upload in its temporary folder
+        # (a datastore apart from the fill's), the simulator then writes
+        # the partial disk file there: the one thing that may be left.
         test_fill_faults.close_uploads(uploads)
         eventlet.sleep(1)
         temporary = '/%s/' % harness.STOCK_TEMP_FOLDER
         partial = [p for p in self.new_files() if temporary in p]
-        self.assertEqual(1, len(partial), partial)
-        self.assertTrue(partial[0].endswith('-flat.vmdk'), partial)
-        self.vops.delete_file(partial[0], self.vops.get_dc(
-            self.vops.get_host(first[1])))
+        self.assertLessEqual(len(partial), 1, partial)
+        for path in partial:
+            self.assertTrue(path.endswith('-flat.vmdk'), path)
+            self.vops.delete_file(path, self.vops.get_dc(
+                self.vops.get_host(first[1])))
         self.set_policy(leftover_grace_seconds=0)
         self.cache.purge()
         volumes = [first, self.request(image_id), self.request(image_id)]
